@@ -1,0 +1,178 @@
+"""Shared input checks for ``numeric``.
+
+Every public function validates through these helpers so that bad input raises the
+same kind of error with the same wording everywhere:
+
+* ``TypeError`` for a wrong *kind* of input (complex, object, string, boolean dtypes);
+* ``ValueError`` for a wrong *value* or *shape* (NaN, inf where not meaningful, negative
+  or non-normalised probabilities, empty arrays, shape mismatches, labels out of range).
+
+Each message names the argument and the problem, e.g.
+``ValueError: p: probabilities must sum to 1 along axis -1 (worst |sum - 1| = 0.1, tolerance 8.9e-16)``.
+
+Dtype policy: float32 stays float32, float64 stays float64; integer inputs are promoted
+to float64 and float16 to float32.  ``longdouble`` is rejected rather than silently
+truncated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "as_float",
+    "as_labels",
+    "broadcast",
+    "check_axis",
+    "check_finite",
+    "check_not_nan",
+    "check_positive",
+    "check_probabilities",
+    "check_unit_interval",
+    "common_dtype",
+    "normalisation_tolerance",
+]
+
+_SUPPORTED = (np.float32, np.float64)
+
+
+def as_float(x: npt.ArrayLike, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
+    """Convert ``x`` to a float32/float64 array, rejecting what is not a real number.
+
+    Raises ``TypeError`` for complex, object, string, boolean or longdouble input and
+    ``ValueError`` for an empty array.
+    """
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name}: cannot be converted to an array ({exc})") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name}: complex input is not supported (dtype {arr.dtype})")
+    if kind == "b":
+        raise TypeError(f"{name}: boolean input is not supported; pass numbers")
+    if kind not in "iuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: empty array (shape {arr.shape})")
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if kind in "iu":
+        return arr.astype(np.float64)
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    if arr.dtype.type not in _SUPPORTED:
+        raise TypeError(f"{name}: dtype {arr.dtype} is not supported; use float32 or float64")
+    return arr
+
+
+def common_dtype(*arrays: np.ndarray) -> np.dtype:
+    """float64 if any argument is float64, else float32 (all inputs already via ``as_float``)."""
+    return np.result_type(*arrays)
+
+
+def check_not_nan(x: np.ndarray, name: str) -> None:
+    """Reject NaN (infinities allowed: e.g. a logit of -inf masks a class)."""
+    if np.isnan(x).any():
+        raise ValueError(f"{name}: contains NaN")
+
+
+def check_finite(x: np.ndarray, name: str) -> None:
+    """Reject NaN and +-inf."""
+    if not np.isfinite(x).all():
+        check_not_nan(x, name)
+        raise ValueError(f"{name}: contains inf; finite values are required")
+
+
+def check_positive(x: np.ndarray, name: str, *, allow_inf: bool = False) -> None:
+    """Reject NaN, non-positive values and (unless ``allow_inf``) infinities."""
+    check_not_nan(x, name)
+    if not allow_inf and np.isinf(x).any():
+        raise ValueError(f"{name}: contains inf; finite positive values are required")
+    if (x <= 0).any():
+        raise ValueError(f"{name}: must be > 0 (minimum is {np.min(x)!r})")
+
+
+def check_unit_interval(x: np.ndarray, name: str) -> None:
+    """Reject values outside [0, 1] and NaN (elementwise probabilities / soft labels)."""
+    check_not_nan(x, name)
+    if (x < 0).any() or (x > 1).any():
+        raise ValueError(
+            f"{name}: values must lie in [0, 1] (range found [{np.min(x)!r}, {np.max(x)!r}])"
+        )
+
+
+def normalisation_tolerance(k: int, dtype: np.dtype) -> float:
+    """Tolerance on ``|sum(p) - 1|`` for a distribution of ``k`` outcomes.
+
+    ``4 * max(k, 4) * eps``: the rounding error of normalising ``k`` numbers by their
+    sum and re-summing them is at most about ``k * eps`` (naive summation bound; NumPy's
+    pairwise summation is usually far below it), so any vector a user normalised in
+    ``dtype`` passes, while a vector that is off by a real amount (1e-6 in float64,
+    1e-3 in float32 for ``k`` up to 100) is rejected.
+    """
+    return 4.0 * max(int(k), 4) * float(np.finfo(dtype).eps)
+
+
+def check_axis(x: np.ndarray, axis: int, name: str) -> int:
+    """Normalise ``axis`` for ``x`` or raise ``ValueError``/``TypeError``."""
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"axis: must be an int, got {type(axis).__name__}")
+    if not -x.ndim <= axis < max(x.ndim, 1):
+        raise ValueError(f"axis: {axis} is out of range for {name} with {x.ndim} dimension(s)")
+    return int(axis) % max(x.ndim, 1)
+
+
+def check_probabilities(p: np.ndarray, name: str, *, axis: int | None = -1) -> None:
+    """Check that ``p`` holds distributions along ``axis`` (``None``: the whole array).
+
+    Entries must be finite and >= 0, and each distribution must sum to 1 within
+    :func:`normalisation_tolerance`.  Nothing is normalised silently.
+    """
+    check_not_nan(p, name)
+    if np.isinf(p).any():
+        raise ValueError(f"{name}: contains inf; probabilities must be finite")
+    if (p < 0).any():
+        raise ValueError(f"{name}: probabilities must be >= 0 (minimum is {np.min(p)!r})")
+    if axis is None:
+        k = p.size
+        total = np.sum(p, dtype=np.float64)
+    else:
+        if p.ndim == 0:
+            raise ValueError(f"{name}: a distribution needs at least one dimension")
+        axis = check_axis(p, axis, name)
+        k = p.shape[axis]
+        total = np.sum(p, axis=axis, dtype=np.float64)
+    tol = normalisation_tolerance(k, p.dtype)
+    worst = float(np.max(np.abs(total - 1.0)))
+    if not worst <= tol:
+        where = "in total" if axis is None else f"along axis {axis}"
+        raise ValueError(
+            f"{name}: probabilities must sum to 1 {where} "
+            f"(worst |sum - 1| = {worst:.3g}, tolerance {tol:.3g})"
+        )
+
+
+def broadcast(**arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Broadcast the named arrays together, naming them in the error on mismatch."""
+    try:
+        return tuple(np.broadcast_arrays(*arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items())
+        raise ValueError(f"shape mismatch: cannot broadcast {shapes}") from None
+
+
+def as_labels(target: npt.ArrayLike, num_classes: int, name: str = "target") -> np.ndarray:
+    """Validate integer class indices in ``[0, num_classes)`` and return them as intp."""
+    arr = np.asarray(target)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: class indices must have an integer dtype, got {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: empty array (shape {arr.shape})")
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(
+            f"{name}: class index out of range [0, {num_classes}) (found {lo if lo < 0 else hi})"
+        )
+    return arr.astype(np.intp, copy=False)
