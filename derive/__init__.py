@@ -1,0 +1,81 @@
+"""lossproof.derive — derivations of ML-loss information theory whose every step is checked.
+
+Registry
+--------
+names()                     the registered derivation names (kebab-case, stable)
+get(name) -> Derivation     a derivation: ``steps``, ``result``, ``verify()``, ``to_markdown()``,
+                            ``to_latex()``, ``to_text()``, notebook display
+meta(name)                  title, statement and topic without building it
+
+Export (see ``derive.export``)
+------------------------------
+export(name, target="numpy") -> callable      the stable closed form as a function
+export_source(name, target) -> str            self-contained source (``python``, ``c``)
+
+Building blocks (``derive.core``)
+---------------------------------
+Derivation, Step, Assumption, Identity, Definition, EarlierResult, DerivationError,
+Interval, LogUniform, IntegerRange, VectorOf
+
+SymPy functions (``derive.functions``)
+--------------------------------------
+sigmoid, softplus, expm1mx, log1pmx
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from derive.core import (
+    Assumption,
+    Definition,
+    Derivation,
+    DerivationError,
+    EarlierResult,
+    Identity,
+    IntegerRange,
+    Interval,
+    LogUniform,
+    Step,
+    VectorOf,
+    get,
+    meta,
+    names,
+    register,
+)
+
+
+def export(name: str, target: str = "numpy", **options: Any) -> Callable[..., Any]:
+    """The stable closed-form result of derivation ``name`` as a callable for ``target``."""
+    from derive.export import export as _export
+
+    return _export(name, target, **options)
+
+
+def export_source(name: str, target: str = "python") -> str:
+    """Self-contained source code of the stable result of ``name`` for ``target``."""
+    from derive.export import export_source as _export_source
+
+    return _export_source(name, target)
+
+
+__all__ = [
+    "Assumption",
+    "Definition",
+    "Derivation",
+    "DerivationError",
+    "EarlierResult",
+    "Identity",
+    "IntegerRange",
+    "Interval",
+    "LogUniform",
+    "Step",
+    "VectorOf",
+    "export",
+    "export_source",
+    "get",
+    "meta",
+    "names",
+    "register",
+]

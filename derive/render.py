@@ -1,0 +1,219 @@
+"""Render a :class:`~derive.core.Derivation` as plain text, Markdown or LaTeX.
+
+* **text** — Unicode pretty-printed steps, for the terminal;
+* **markdown** — GitHub-flavoured, math in ``$$ … $$`` blocks (which GitHub renders),
+  numbered steps, each with its reason and what it relies on;
+* **latex** — an ``align*`` body with each reason as an ``\\intertext``; ``standalone=True``
+  wraps it in a complete document that compiles with ``pdflatex``.
+
+Output is deterministic: it depends only on the derivation, never on time or machine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sympy
+
+from derive.core import Assumption, Definition, EarlierResult, Identity
+
+if TYPE_CHECKING:
+    from derive.core import Derivation, Reliance, Step
+
+__all__ = ["latex", "to_latex", "to_markdown", "to_text"]
+
+_LATEX_REL = {"=": "=", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">"}
+_TEXT_REL = {"=": "=", "<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+_REL_OF = {sympy.Eq: "=", sympy.Le: "<=", sympy.Ge: ">=", sympy.Lt: "<", sympy.Gt: ">"}
+
+
+def latex(e: sympy.Basic) -> str:
+    """LaTeX for an expression or relation (relations as ``lhs = rhs``, never evaluated)."""
+    if isinstance(e, sympy.core.relational.Relational):
+        op = _LATEX_REL[_REL_OF[type(e)]]
+        return f"{latex(e.lhs)} {op} {latex(e.rhs)}"
+    return sympy.latex(e, ln_notation=False, mul_symbol=None)
+
+
+def _text(e: sympy.Basic) -> str:
+    if isinstance(e, sympy.core.relational.Relational):
+        op = _TEXT_REL[_REL_OF[type(e)]]
+        return f"{_text(e.lhs)} {op} {_text(e.rhs)}"
+    return sympy.sstr(e)
+
+
+def _reliance_md(r: Reliance) -> str:
+    if isinstance(r, Assumption):
+        return f"assumption *{r.name}*: ${latex(r.statement)}$"
+    if isinstance(r, Identity):
+        return f"identity *{r.name}*: ${latex(r.statement)}$"
+    if isinstance(r, Definition):
+        return f"definition ${latex(r.symbol)} := {latex(r.expr)}$"
+    if isinstance(r, EarlierResult):
+        return f"the result of [`{r.name}`]({r.name}.md)"
+    return str(r)
+
+
+def _reliance_text(r: Reliance) -> str:
+    if isinstance(r, Assumption):
+        return f"assumption {r.name}: {_text(r.statement)}"
+    if isinstance(r, Identity):
+        return f"identity {r.name}: {_text(r.statement)}"
+    if isinstance(r, Definition):
+        return f"definition {_text(r.symbol)} := {_text(r.expr)}"
+    if isinstance(r, EarlierResult):
+        return f"the result of {r.name}"
+    return str(r)
+
+
+def _reliance_latex(r: Reliance) -> str:
+    if isinstance(r, Assumption):
+        return rf"assumption \emph{{{_tex_escape(r.name)}}}: ${latex(r.statement)}$"
+    if isinstance(r, Identity):
+        return rf"identity \emph{{{_tex_escape(r.name)}}}: ${latex(r.statement)}$"
+    if isinstance(r, Definition):
+        return rf"definition ${latex(r.symbol)} := {latex(r.expr)}$"
+    if isinstance(r, EarlierResult):
+        return rf"the result of \texttt{{{_tex_escape(r.name)}}}"
+    return _tex_escape(str(r))
+
+
+def _tex_escape(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in "&%$#_{}":
+            out.append("\\" + ch)
+        elif ch == "~":
+            out.append(r"\textasciitilde{}")
+        elif ch == "^":
+            out.append(r"\textasciicircum{}")
+        elif ch == "\\":
+            out.append(r"\textbackslash{}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _step_parts(step: Step) -> tuple[str | None, str, str]:
+    """(lhs or None for a continuation, relation symbol key, rhs) of a step."""
+    if step.starts_line:
+        return step.expr.lhs, _REL_OF[type(step.expr)], step.expr.rhs
+    return None, step.relation, step.expr
+
+
+def _check_line(d: Derivation) -> str | None:
+    if not d.reports:
+        return None
+    sym = sum(1 for r in d.reports if r.symbolic)
+    pts = max(r.points for r in d.reports)
+    return (
+        f"{len(d.reports)} claims checked ({len(d.steps)} steps and the result): "
+        f"{sym} symbolically and all numerically with mpmath at {pts} points each."
+    )
+
+
+# ------------------------------------------------------------------------------ text
+
+
+def to_text(d: Derivation) -> str:
+    lines = [d.title, "=" * len(d.title), "", d.statement, ""]
+    if d.assumptions():
+        lines.append("Assumptions:")
+        lines += [f"  - {_reliance_text(a)}" for a in d.assumptions()]
+        lines.append("")
+    if d.definitions:
+        lines.append("Definitions:")
+        lines += [f"  - {_text(df.symbol)} := {_text(df.expr)}" for df in d.definitions]
+        lines.append("")
+    for i, step in enumerate(d.steps, start=1):
+        lhs, rel, rhs = _step_parts(step)
+        head = f"({i}) "
+        if lhs is None:
+            lines.append(f"{head}    {_TEXT_REL[rel]} {_text(rhs)}")
+        else:
+            lines.append(f"{head}{_text(lhs)} {_TEXT_REL[rel]} {_text(rhs)}")
+        lines.append(f"      because: {step.reason}")
+        for r in step.relies_on:
+            lines.append(f"      relies on: {_reliance_text(r)}")
+    lines += ["", f"Result: {_text(d.result)}"]
+    check = _check_line(d)
+    if check:
+        lines += ["", check]
+    return "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------------------- markdown
+
+
+def to_markdown(d: Derivation, *, heading_level: int = 1) -> str:
+    h = "#" * heading_level
+    out = [f"{h} {d.title}", "", f"**Statement.** {d.statement}", ""]
+    if d.assumptions():
+        out.append("**Assumptions.**")
+        out.append("")
+        out += [f"- {_reliance_md(a)}" for a in d.assumptions()]
+        out.append("")
+    if d.definitions:
+        out.append("**Definitions.**")
+        out.append("")
+        out += [f"- ${latex(df.symbol)} := {latex(df.expr)}$" for df in d.definitions]
+        out.append("")
+    out += [f"{h}# Derivation", ""]
+    for i, step in enumerate(d.steps, start=1):
+        lhs, rel, rhs = _step_parts(step)
+        body = latex(rhs)
+        math = f"{_LATEX_REL[rel]} {body}"
+        if lhs is not None:
+            math = f"{latex(lhs)} {math}"
+        out += [f"**Step {i}.** {step.reason}", "", "$$", math, "$$", ""]
+        if step.relies_on:
+            out.append("Relies on: " + "; ".join(_reliance_md(r) for r in step.relies_on) + ".")
+            out.append("")
+    out += [f"{h}# Result", "", "$$", latex(d.result), "$$", ""]
+    if d.notes:
+        out += [d.notes, ""]
+    check = _check_line(d)
+    if check:
+        out += [f"*Checked:* {check}", ""]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- latex
+
+
+def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) -> str:
+    """The derivation as an ``align*`` environment (or a whole document).
+
+    ``display=True`` gives an ``aligned`` block for notebook display inside ``$$``.
+    """
+    rows = []
+    for i, step in enumerate(d.steps, start=1):
+        lhs, rel, rhs = _step_parts(step)
+        left = "" if lhs is None else latex(lhs)
+        row = f"{left} &{_LATEX_REL[rel]} {latex(rhs)}"
+        if display:
+            rows.append(rf"{row} && \text{{({i}) {_tex_escape(step.reason)}}}")
+        else:
+            why = _tex_escape(step.reason)
+            if step.relies_on:
+                why += "; relies on " + "; ".join(_reliance_latex(r) for r in step.relies_on)
+            rows.append(rf"\intertext{{({i}) {why}:}}" + "\n" + row)
+    if display:
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    body = "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
+    if not standalone:
+        return body
+    return (
+        "\\documentclass[11pt]{article}\n"
+        "\\usepackage[margin=2cm]{geometry}\n"
+        "\\usepackage{amsmath,amssymb}\n"
+        "\\allowdisplaybreaks\n"
+        f"\\title{{{_tex_escape(d.title)}}}\n"
+        "\\date{}\n"
+        "\\begin{document}\n"
+        "\\maketitle\n"
+        f"\\noindent\\textbf{{Statement.}} {_tex_escape(d.statement)}\n\n"
+        + body
+        + f"\\noindent\\textbf{{Result.}}\n\\[\n{latex(d.result)}\n\\]\n"
+        "\\end{document}\n"
+    )
