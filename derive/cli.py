@@ -45,6 +45,30 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_proofs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from derive import proofs
+
+    if args.latex is not None:
+        for p in proofs.write_latex(Path(args.latex)):
+            print(p)
+        return 0
+    out = Path(args.out)
+    if args.check:
+        stale = proofs.check(out)
+        for p in stale:
+            print(f"stale: {p}", file=sys.stderr)
+        if stale:
+            print(f"lossproof: {len(stale)} stale file(s); run `lossproof proofs`", file=sys.stderr)
+            return 1
+        print(f"{out}: up to date")
+        return 0
+    for p in proofs.write(out):
+        print(p)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lossproof",
@@ -60,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
     s.add_argument("--standalone", action="store_true", help="a complete LaTeX document")
     s.set_defaults(func=_cmd_show)
+
+    s = sub.add_parser("proofs", help="write (or --check) the proofs/ documents")
+    s.add_argument("--out", default="proofs", help="output folder (default: proofs)")
+    s.add_argument("--check", action="store_true", help="exit 1 and name stale files")
+    s.add_argument("--latex", metavar="DIR", help="write standalone LaTeX documents to DIR")
+    s.set_defaults(func=_cmd_proofs)
 
     return p
 
