@@ -69,6 +69,22 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from derive import plot
+    from derive.core import meta
+
+    meta(args.name)  # unknown names fail with suggestions
+    if not plot.has_plot(args.name):
+        raise UserError(
+            f"{args.name!r} has no plot; plots exist for {', '.join(sorted(plot.PLOTS))}"
+        )
+    out = Path(args.output or f"{args.name}.svg")
+    print(plot.save(args.name, out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lossproof",
@@ -91,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latex", metavar="DIR", help="write standalone LaTeX documents to DIR")
     s.set_defaults(func=_cmd_proofs)
 
+    s = sub.add_parser("plot", help="draw the picture of a derivation ([plot] extra)")
+    s.add_argument("name")
+    s.add_argument("-o", "--output", metavar="FILE", help="FILE.svg or FILE.png (default NAME.svg)")
+    s.set_defaults(func=_cmd_plot)
+
     return p
 
 
@@ -102,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as exc:  # unknown derivation name (message carries suggestions)
         print(f"lossproof: error: {exc.args[0]}", file=sys.stderr)
         return 2
-    except (UserError, ValueError, TypeError) as exc:
+    except (UserError, ValueError, TypeError, ImportError) as exc:
         print(f"lossproof: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -148,10 +148,19 @@ def _crosscheck_section(name: str) -> list[str]:
     return out
 
 
+def _plot_section(name: str) -> list[str]:
+    from derive import plot
+
+    if not plot.has_plot(name):
+        return []
+    return ["## Picture", "", f"![{meta(name)['title']}](img/{name}.svg)", ""]
+
+
 def document(name: str) -> str:
     """The Markdown document of derivation ``name``."""
     d = get(name)
     parts = [to_markdown(d).rstrip(), ""]
+    parts += _plot_section(name)
     parts += _checked_section(d)
     parts += _export_section(name)
     parts += _crosscheck_section(name)
@@ -186,8 +195,13 @@ def index(all_names: Iterable[str]) -> str:
 
 def render_all() -> dict[str, str]:
     """Relative path -> content for every file of ``proofs/``."""
+    from derive import plot
+
     files = {f"{n}.md": document(n) for n in names()}
     files["README.md"] = index(names())
+    for n in names():
+        if plot.has_plot(n):
+            files[f"img/{n}.svg"] = plot.render(n, "svg").decode("utf-8")
     return files
 
 
