@@ -606,6 +606,10 @@ def _mp_function_namespace() -> dict:
         "softplus": lambda z: mpmath.log(1 + mpmath.exp(z)),
         "expm1mx": lambda u: mpmath.exp(u) - 1 - u,
         "log1pmx": lambda r: mpmath.log(1 + r) - r,
+        "xlogy": lambda x, y: mpmath.mpf(0) if x == 0 else x * mpmath.log(y),
+        "logratio": lambda a, b: mpmath.log(a) - mpmath.log(b),
+        # logsumexp over the already-expanded terms: log sum_k e^{f_k}
+        "logsumexp": lambda *terms: mpmath.log(mpmath.fsum(mpmath.exp(t) for t in terms)),
     }
 
 
