@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import sympy
+from sympy.printing.latex import LatexPrinter
 
 from derive.core import Assumption, Definition, EarlierResult, Identity
 
@@ -180,6 +181,49 @@ def to_markdown(d: Derivation, *, heading_level: int = 1) -> str:
 
 # ----------------------------------------------------------------------------- latex
 
+#: Longest LaTeX source (in characters) of one displayed line before it is broken.
+LINE_LIMIT = 80
+
+
+def _terms(e: sympy.Basic) -> list[tuple[str, str]]:
+    """``e`` as signed terms ``[("+", tex), ("-", tex), ...]`` (nested sums flattened)."""
+    if not isinstance(e, sympy.Add):
+        return [("+", latex(e))]
+    printer = LatexPrinter({"ln_notation": False})
+    out = []
+    for t in printer._as_ordered_terms(e, order=None):
+        if isinstance(t, sympy.Add):
+            out += _terms(t)
+        elif t.could_extract_minus_sign():
+            neg = -t
+            if isinstance(neg, sympy.Add):  # -(a + b): flip every inner sign
+                out += [("-" if s == "+" else "+", tex) for s, tex in _terms(neg)]
+            else:
+                out.append(("-", latex(neg)))
+        else:
+            out.append(("+", latex(t)))
+    return out
+
+
+def _broken(left: str, rel_tex: str, rhs: sympy.Basic) -> list[str]:
+    """Rows ``left &rel …`` for ``align*``, breaking a long sum after whole terms."""
+    whole = latex(rhs)
+    if len(whole) <= LINE_LIMIT or not isinstance(rhs, sympy.Add):
+        return [f"{left} &{rel_tex} {whole}"]
+    rows, current = [], ""
+    for sign, tex in _terms(rhs):
+        piece = (f"{'-' if sign == '-' else ''}{tex}" if not current and not rows
+                 else f" {sign} {tex}")
+        if current and len(current) + len(piece) > LINE_LIMIT:
+            rows.append(current)
+            current = piece.lstrip()
+        else:
+            current += piece
+    rows.append(current)
+    first = f"{left} &{rel_tex} {rows[0]}"
+    rest = [rf"&\phantom{{{rel_tex}}}\quad {row}" for row in rows[1:]]
+    return [first, *rest]
+
 
 def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) -> str:
     """The derivation as an ``align*`` environment (or a whole document).
@@ -190,14 +234,15 @@ def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) 
     for i, step in enumerate(d.steps, start=1):
         lhs, rel, rhs = _step_parts(step)
         left = "" if lhs is None else latex(lhs)
-        row = f"{left} &{_LATEX_REL[rel]} {latex(rhs)}"
         if display:
+            row = f"{left} &{_LATEX_REL[rel]} {latex(rhs)}"
             rows.append(rf"{row} && \text{{({i}) {_tex_escape(step.reason)}}}")
         else:
             why = _tex_escape(step.reason)
             if step.relies_on:
                 why += "; relies on " + "; ".join(_reliance_latex(r) for r in step.relies_on)
-            rows.append(rf"\intertext{{({i}) {why}:}}" + "\n" + row)
+            lines = " \\\\\n".join(_broken(left, _LATEX_REL[rel], rhs))
+            rows.append(rf"\intertext{{({i}) {why}:}}" + "\n" + lines)
     if display:
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
     body = "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
