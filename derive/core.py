@@ -370,6 +370,11 @@ class Derivation:
         :class:`Definition` objects substituted before every check.
     parameters
         Ordered arguments of the exported result.
+    result_assumptions
+        The assumptions the result is checked under.  ``None`` (default): every
+        assumption some step relies on.  Give a narrower tuple when an assumption only
+        serves a corollary step (``D = 0`` when the parameters are equal) and the result
+        holds without it — otherwise the result would only be checked at the special points.
     """
 
     name: str
@@ -382,6 +387,7 @@ class Derivation:
     definitions: list[Definition] = field(default_factory=list)
     parameters: tuple[sympy.Basic, ...] = ()
     notes: str = ""
+    result_assumptions: tuple[Assumption, ...] | None = None
     reports: list[StepReport] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -438,9 +444,10 @@ class Derivation:
                 _check_claim(self, i, rel, step, points=points, dps=dps, seed=seed + 7919 * i)
             )
         final = Step(self.result, "result")
+        under = self.assumptions() if self.result_assumptions is None else self.result_assumptions
         reports.append(
             _check_claim(self, len(self.steps) + 1, self.result, final, points=points, dps=dps,
-                         seed=seed + 104729, assumptions=self.assumptions())
+                         seed=seed + 104729, assumptions=under)
         )
         self.reports = reports
         return reports
