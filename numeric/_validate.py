@@ -176,3 +176,47 @@ def as_labels(target: npt.ArrayLike, num_classes: int, name: str = "target") -> 
             f"{name}: class index out of range [0, {num_classes}) (found {lo if lo < 0 else hi})"
         )
     return arr.astype(np.intp, copy=False)
+
+
+# --- helpers added for the information and Gaussian modules -------------------------------
+
+
+def check_base(base: object) -> float:
+    """Validate a logarithm base (``base=`` of the information measures) and return it.
+
+    The base must be a real number, finite, ``> 0`` and ``!= 1``.  Raises ``TypeError``
+    for a non-number (booleans included) and ``ValueError`` for a bad value.
+    """
+    real = int | float | np.integer | np.floating
+    if isinstance(base, bool | np.bool_) or not isinstance(base, real):
+        raise TypeError(f"base: must be a real number, got {type(base).__name__}")
+    b = float(base)
+    if not (np.isfinite(b) and b > 0.0 and b != 1.0):
+        raise ValueError(f"base: must be finite, > 0 and != 1 (got {base!r})")
+    return b
+
+
+def check_joint(p: np.ndarray, name: str) -> None:
+    """Check that ``p`` holds joint tables ``[..., X, Y]`` (each table sums to 1).
+
+    Entries must be finite and >= 0; each table (the last two axes) must sum to 1 within
+    :func:`normalisation_tolerance` for ``X * Y`` outcomes.  Nothing is normalised.
+    """
+    if p.ndim < 2:
+        raise ValueError(f"{name}: a joint table needs two axes [X, Y] (got shape {p.shape})")
+    check_not_nan(p, name)
+    if np.isinf(p).any():
+        raise ValueError(f"{name}: contains inf; probabilities must be finite")
+    if (p < 0).any():
+        raise ValueError(f"{name}: probabilities must be >= 0 (minimum is {np.min(p)!r})")
+    total = np.sum(p, axis=(-2, -1), dtype=np.float64)
+    tol = normalisation_tolerance(p.shape[-2] * p.shape[-1], p.dtype)
+    worst = float(np.max(np.abs(total - 1.0)))
+    if not worst <= tol:
+        raise ValueError(
+            f"{name}: each joint table (last two axes) must sum to 1 "
+            f"(worst |sum - 1| = {worst:.3g}, tolerance {tol:.3g})"
+        )
+
+
+__all__ += ["check_base", "check_joint"]
