@@ -375,6 +375,9 @@ class Derivation:
         assumption some step relies on.  Give a narrower tuple when an assumption only
         serves a corollary step (``D = 0`` when the parameters are equal) and the result
         holds without it — otherwise the result would only be checked at the special points.
+    result_hint
+        Optional canonicalisation tried first in the symbolic check of the result (as
+        :attr:`Step.hint` does for a step).
     """
 
     name: str
@@ -388,6 +391,7 @@ class Derivation:
     parameters: tuple[sympy.Basic, ...] = ()
     notes: str = ""
     result_assumptions: tuple[Assumption, ...] | None = None
+    result_hint: Callable[[sympy.Basic], sympy.Basic] | None = None
     reports: list[StepReport] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -443,7 +447,7 @@ class Derivation:
             reports.append(
                 _check_claim(self, i, rel, step, points=points, dps=dps, seed=seed + 7919 * i)
             )
-        final = Step(self.result, "result")
+        final = Step(self.result, "result", hint=self.result_hint)
         under = self.assumptions() if self.result_assumptions is None else self.result_assumptions
         reports.append(
             _check_claim(self, len(self.steps) + 1, self.result, final, points=points, dps=dps,
@@ -687,22 +691,29 @@ def _compare(rel, a, b, dps) -> tuple[bool, float]:
 
 
 def _numeric_check(rel, domains, assumptions, defs, *, points, dps, seed, on_fail):
+    """Compare both sides at ``points`` points; return (worst difference, points used)."""
     rng = random.Random(seed)
     cache_: dict = {}
     worst = 0.0
+    lhs, rhs = _apply_definitions(rel.lhs, defs), _apply_definitions(rel.rhs, defs)
+    # the same expression on both sides once definitions are substituted: evaluate it once
+    same = lhs == rhs
+    # nothing left that a point could vary (e.g. an integral at given numbers): one point
+    if not (lhs.free_symbols | rhs.free_symbols):
+        points = 1
     for j in range(points):
         with mpmath.workdps(dps):  # assumption constraints (normalising, ...) at full precision
             point = _sample_point(domains, assumptions, rng, j)
         try:
             a = _numeric_side(rel.lhs, point, defs, dps, cache_)
-            b = _numeric_side(rel.rhs, point, defs, dps, cache_)
+            b = a if same else _numeric_side(rel.rhs, point, defs, dps, cache_)
         except (ZeroDivisionError, OverflowError, ValueError, TypeError) as exc:
             on_fail(point, f"cannot be evaluated ({type(exc).__name__}: {exc})")
         ok, diff = _compare(rel, a, b, dps)
         if not ok:
             on_fail(point, f"left = {mpmath.nstr(a, 15)}, right = {mpmath.nstr(b, 15)}")
         worst = max(worst, diff)
-    return worst
+    return worst, points
 
 
 def _format_point(point: Mapping) -> str:
@@ -741,9 +752,9 @@ def _check_claim(deriv: Derivation, index: int, rel, step: Step, *, points, dps,
             deriv.name, index, rel.lhs, rel.rhs, f"{message} at {_format_point(point)}"
         )
 
-    worst = _numeric_check(rel, deriv.domains, assumptions, defs, points=points, dps=dps,
-                           seed=seed, on_fail=fail)
-    return StepReport(index, symbolic, points, worst, time.perf_counter() - t0,
+    worst, used = _numeric_check(rel, deriv.domains, assumptions, defs, points=points, dps=dps,
+                                 seed=seed, on_fail=fail)
+    return StepReport(index, symbolic, used, worst, time.perf_counter() - t0,
                       definition=is_definition)
 
 
