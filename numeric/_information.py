@@ -43,6 +43,13 @@ _HUGE = float(np.finfo(np.float64).max)
 # where 28 terms leave a tail below t^28 / 59 * 4/3 < 1e-18 (relative to A >= 1/3).
 _ATANH_TAIL = tuple(1.0 / (2 * n + 3) for n in range(28))
 
+# 1/ln 2 and 1/ln 10 as unevaluated pairs hi + lo, from
+#   with mpmath.workdps(50): c = 1/mpmath.log(b); hi = float(c); lo = float(c - hi)
+_INV_LN = {
+    2.0: (1.4426950408889634, 2.0355273740931033e-17),
+    10.0: (0.4342944819032518, 1.098319650216765e-17),
+}
+
 # Veltkamp's splitting constant 2^27 + 1 (Dekker's exact product, no FMA needed).
 _SPLIT = 134217729.0
 
@@ -66,7 +73,8 @@ def _log1pmx(r: npt.ArrayLike) -> np.ndarray:
     (``−2/3 <= r <= 2``), where the series is used; ``log1p(r) − r`` directly elsewhere
     (cancellation there is at most a factor 2.6).  Error: below 2.5 ulp.
     """
-    r = np.asarray(r, dtype=np.result_type(r, np.float32))
+    r = np.asarray(r)
+    r = r.astype(np.result_type(r.dtype, np.float32), copy=False)
     near = (r >= -2.0 / 3.0) & (r <= 2.0)
     rn = np.where(near, r, 0.0)
     s = rn / (2.0 + rn)
@@ -157,7 +165,7 @@ def _sum_dd(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sum_terms(t: np.ndarray, axis: int | tuple[int, int]) -> np.ndarray:
-    """Correctly rounded-ish sum of non-negative terms (``+inf`` if any term is ``+inf``).
+    """Sum of same-sign terms, compensated (``±inf`` if any term is infinite).
 
     Compensated (:func:`_sum_dd`), so the result carries only the terms' own errors and
     one final rounding — no ``log2(K) eps`` summation error.
@@ -167,7 +175,8 @@ def _sum_terms(t: np.ndarray, axis: int | tuple[int, int]) -> np.ndarray:
         axis = -1
     inf = np.isinf(t)
     hi, _ = _sum_dd(np.where(inf, 0.0, t), axis)
-    return np.where(np.any(inf, axis=axis), np.inf, hi)
+    # infinite terms share one sign (−inf only for a base below 1), so their sum is that inf
+    return np.where(np.any(inf, axis=axis), np.sum(np.where(inf, t, 0.0), axis=axis), hi)
 
 
 def _marginal_product(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -189,10 +198,11 @@ def _pmi_log_ratio(p, px, py, q_hi, q_lo) -> np.ndarray:
     """``log(p/(px py))`` for ``p > 0`` (0 elsewhere) with the product given as ``q_hi + q_lo``."""
     pos = p > 0
     ps = np.where(pos, p, 1.0)
-    qs = np.where(pos, q_hi, 1.0)
+    q_normal = pos & (q_hi >= _TINY)
+    qs = np.where(q_normal, q_hi, 1.0)
     with np.errstate(over="ignore"):  # a quotient beyond the range takes the log-sum branch
         ratio = ps / qs
-    normal = (qs >= _TINY) & (ratio >= _TINY) & (ratio <= _HUGE)
+    normal = q_normal & (ratio >= _TINY) & (ratio <= _HUGE)
     rs, qn = np.where(normal, ratio, 1.0), np.where(normal, qs, 1.0)
     # log(p/(q_hi + q_lo)) = log(p/q_hi) − log1p(q_lo/q_hi)
     lr = np.log(rs) - np.log1p(np.where(normal, q_lo, 0.0) / qn)
@@ -201,9 +211,19 @@ def _pmi_log_ratio(p, px, py, q_hi, q_lo) -> np.ndarray:
     return np.where(pos, np.where(normal, lr, lr_sep), 0.0)
 
 
-def _entropy_terms(p: np.ndarray) -> np.ndarray:
-    """``−p log p`` with ``0 log 0 = 0`` (xlogy logic: the log never sees a zero)."""
-    return -p * np.log(np.where(p > 0, p, 1.0))
+def _log_b(x: np.ndarray, base: float) -> np.ndarray:
+    """``log_b x`` for ``x > 0``: ``log2``/``log10`` directly (exact at powers of the base),
+    otherwise ``ln x`` converted by :func:`_in_base`."""
+    if base == 2.0:
+        return np.log2(x)
+    if base == 10.0:
+        return np.log10(x)
+    return _in_base(np.log(x), base)
+
+
+def _entropy_terms(p: np.ndarray, base: float) -> np.ndarray:
+    """``−p log_b p`` with ``0 log 0 = 0`` (xlogy logic: the log never sees a zero)."""
+    return -p * _log_b(np.where(p > 0, p, 1.0), base)
 
 
 def _conditional_entropy_terms(p: np.ndarray) -> np.ndarray:
@@ -227,8 +247,22 @@ def _conditional_entropy_terms(p: np.ndarray) -> np.ndarray:
 
 
 def _in_base(nats: np.ndarray, base: float) -> np.ndarray:
-    """Convert nats to units of ``base``: ``log_b x = ln x / ln b`` (one extra rounding)."""
-    return nats if base == math.e else nats / math.log(base)
+    """Convert nats to units of ``base``: ``log_b x = ln x · (1/ln b)``.
+
+    For ``b = 2`` and ``b = 10`` the factor is a double-double constant and the product
+    is formed exactly (Dekker), so the conversion adds only the final rounding (0.5 ulp);
+    other bases divide by ``log(b)`` (about 1.5 ulp).
+    """
+    if base == math.e:
+        return nats
+    if base in _INV_LN:
+        hi, lo = _INV_LN[base]
+        finite = np.isfinite(nats)
+        x = np.where(finite, nats, 0.0)
+        # x/ln b = x·hi + x·lo, with x·hi = P + e exactly
+        prod, err = _two_prod(x, np.full_like(x, hi))
+        return np.where(finite, prod + (err + x * lo), nats)
+    return nats / math.log(base)
 
 
 def _finish(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -341,9 +375,9 @@ def self_information(p: npt.ArrayLike, *, base: float = math.e) -> np.ndarray:
     check_unit_interval(arr, "p")
     x = arr.astype(_WORK, copy=False)
     pos = x > 0
-    # −log p; 0 − log 1 = +0.0 rather than −0.0
-    nats = np.where(pos, 0.0 - np.log(np.where(pos, x, 1.0)), np.inf)
-    return _finish(_in_base(nats, b), arr.dtype)
+    # −log_b p; 0 − log 1 = +0.0 rather than −0.0; log_b 0 = −inf (+inf for b < 1)
+    info = np.where(pos, 0.0 - _log_b(np.where(pos, x, 1.0), b), np.inf if b > 1 else -np.inf)
+    return _finish(info, arr.dtype)
 
 
 def entropy(p: npt.ArrayLike, *, axis: int = -1, base: float = math.e) -> np.ndarray:
@@ -394,8 +428,7 @@ def entropy(p: npt.ArrayLike, *, axis: int = -1, base: float = math.e) -> np.nda
     b = check_base(base)
     arr = _distribution(p, "p", axis)
     x = arr.astype(_WORK, copy=False)
-    h = _sum_terms(_entropy_terms(x), axis)
-    return _finish(_in_base(h, b), arr.dtype)
+    return _finish(_sum_terms(_entropy_terms(x, b), axis), arr.dtype)
 
 
 def joint_entropy(p_xy: npt.ArrayLike, *, base: float = math.e) -> np.ndarray:
@@ -438,8 +471,7 @@ def joint_entropy(p_xy: npt.ArrayLike, *, base: float = math.e) -> np.ndarray:
     """
     b = check_base(base)
     x, dtype = _joint(p_xy)
-    h = _sum_terms(_entropy_terms(x), (-2, -1))
-    return _finish(_in_base(h, b), dtype)
+    return _finish(_sum_terms(_entropy_terms(x, b), (-2, -1)), dtype)
 
 
 def conditional_entropy(p_xy: npt.ArrayLike, *, base: float = math.e) -> np.ndarray:
@@ -575,9 +607,9 @@ def pointwise_mutual_information(p_xy: npt.ArrayLike, *, base: float = math.e) -
     -----
     Stable form: ``log1p((p − p(x)p(y)) / p(x)p(y))`` near independence, with the
     marginals and their product in double-double so that the difference is accurate;
-    ``log(p / p(x)p(y))`` elsewhere.  Accuracy: <= 4 ulp (float64) wherever the value is
-    not tiny compared with 1 (then <= 4 eps relative to ``|log|`` plus 4 ulp); <= 1 ulp
-    for float32.
+    ``log(p / p(x)p(y))`` elsewhere (``log p − log p(x) − log p(y)`` where the quotient
+    leaves the float range).  Accuracy: <= 4 ulp (float64, also near independence where
+    the value is tiny), <= 1 ulp (float32).
 
     Examples
     --------
@@ -590,9 +622,9 @@ def pointwise_mutual_information(p_xy: npt.ArrayLike, *, base: float = math.e) -
     px, py, q_hi, q_lo = _marginal_product(x)
     d = (x - q_hi) - q_lo
     pos = x > 0
-    qs = np.where(pos, q_hi, 1.0)
-    r = np.where(pos, d, 0.0) / qs
-    near = pos & (np.abs(r) <= 0.5)
+    normal_q = pos & (q_hi >= _TINY)
+    r = np.where(normal_q, d, 0.0) / np.where(normal_q, q_hi, 1.0)
+    near = normal_q & (np.abs(r) <= 0.5)
     # log(p/q) = log1p((p − q)/q), accurate when p ≈ q because p − q is
     l_near = np.log1p(np.where(near, r, 0.0))
     lr = np.where(near, l_near, _pmi_log_ratio(x, px, py, q_hi, q_lo))
@@ -656,9 +688,9 @@ def cross_entropy(
     pos = p64 > 0
     zero_q = pos & (q64 == 0)
     # p (−log q) with 0 (−log q) = 0 for any q, and +inf where q = 0 < p
-    logq = np.log(np.where(pos & ~zero_q, q64, 1.0))
-    terms = np.where(zero_q, np.inf, 0.0 - p64 * logq)
-    return _finish(_in_base(_sum_terms(terms, ax), b), dtype)
+    logq = _log_b(np.where(pos & ~zero_q, q64, 1.0), b)
+    terms = np.where(zero_q, np.inf if b > 1 else -np.inf, 0.0 - p64 * logq)
+    return _finish(_sum_terms(terms, ax), dtype)
 
 
 def kl_divergence(
@@ -713,8 +745,10 @@ def kl_divergence(
 
     Examples
     --------
-    >>> kl_divergence([0.5, 0.5], [0.25, 0.75], base=2)
-    np.float64(0.2075187496394219)
+    >>> kl_divergence([1.0, 0.0], [0.5, 0.5], base=2)
+    np.float64(1.0)
+    >>> kl_divergence([0.5, 0.5], [0.25, 0.75])
+    np.float64(0.14384103622589045)
     """
     b = check_base(base)
     p64, q64, ax, dtype = _distribution_pair(p, q, axis)
