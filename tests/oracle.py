@@ -114,3 +114,42 @@ def spanning_floats(dtype=np.float64, *, per_decade: int = 1, signed: bool = Tru
     mags = np.logspace(lo, hi, (hi - lo) * per_decade + 1).astype(dtype)
     vals = np.concatenate([[0.0], mags, -mags] if signed else [[0.0], mags]).astype(dtype)
     return vals
+
+
+def cond_budget(exact: Iterable, kappa: Iterable, dtype, ulps: float = 4.0) -> list[float]:
+    """Per-point ULP budgets for "``ulps`` ULP, or relative error ``ulps * eps * kappa``".
+
+    ``kappa`` is the relative condition number of the function at each point (computed by
+    the caller, e.g. ``sum |x_i df/dx_i| / |f|``); where ``ulps * eps * kappa`` allows more
+    than ``ulps`` ULP, that larger error is the budget.  An infinite or NaN ``kappa`` (a
+    zero of an ill-conditioned function) gives an infinite budget.
+    """
+    dtype = np.dtype(dtype)
+    eps = mpmath.mpf(float(np.finfo(dtype).eps))
+    out = []
+    with mpmath.workdps(DPS):
+        for e, k in zip(exact, kappa, strict=True):
+            e, k = mpmath.mpf(e), mpmath.mpf(k)
+            if mpmath.isnan(k) or mpmath.isinf(k):
+                out.append(float("inf"))
+                continue
+            if mpmath.isinf(e) or mpmath.isnan(e):
+                out.append(ulps)
+                continue
+            rel = ulps * eps * k * abs(e) / _ulp_of(e, dtype)
+            out.append(max(float(ulps), float(rel)))
+    return out
+
+
+def mp_partial(f: Callable, x, **options):
+    """``df/dx`` by ``mpmath.diff`` with a step relative to ``|x|`` (absolute at 0).
+
+    Call inside ``mpmath.workdps``.  The step is ``|x| 2^-(prec+10)`` (``mpmath.diff``'s own
+    ``relative=True`` scales it the wrong way for small ``|x|``), so points near 0 or near
+    a boundary (a probability of 1e-300) are differentiated on their own scale; ``diff``
+    evaluates ``f`` at twice the working precision.
+    """
+    x = mpmath.mpf(x)
+    scale = abs(x) if x != 0 else mpmath.mpf(1)
+    h = scale * mpmath.ldexp(1, -(mpmath.mp.prec + 10))
+    return mpmath.diff(f, x, h=h, **options)
