@@ -36,7 +36,7 @@ _TINY = float(np.finfo(np.float64).tiny)
 _HUGE = float(np.finfo(np.float64).max)
 
 # φ(u) = u² Σ_{n>=0} uⁿ/(n+2)!  — 25 terms leave a tail below 2^25/27! < 1e-20 for |u| <= 2.
-_EXPM1MX_SERIES = tuple(1.0 / math.factorial(n + 2) for n in range(25))
+_EXPM1MX_SERIES = tuple(1 / math.factorial(n + 2) for n in range(25))  # int/int: correctly rounded
 
 # √(2πe) and √(2π) as unevaluated pairs hi + lo, with their logarithms; from
 #   with mpmath.workdps(50): c = mpmath.sqrt(2*mpmath.pi*mpmath.e)  (resp. sqrt(2*pi))
@@ -61,7 +61,8 @@ def _expm1mx(u: npt.ArrayLike) -> np.ndarray:
     (cancels by at most a factor 1.5).  Error: below 2 ulp; ``+inf`` when ``φ(u)`` exceeds
     the float range.
     """
-    u = np.asarray(u, dtype=np.result_type(u, np.float32))
+    u = np.asarray(u)
+    u = u.astype(np.result_type(u.dtype, np.float32), copy=False)
     mid = (u >= -1.0) & (u <= 2.0)
     um = np.where(mid, u, 0.0)
     acc = np.full_like(um, _EXPM1MX_SERIES[-1])
