@@ -18,6 +18,24 @@ class UserError(Exception):
     """A mistake in what the user asked for: printed as one line, exit status 2."""
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from derive import audit
+
+    if args.points < 0:
+        raise UserError(f"--points: must be >= 0, got {args.points}")
+    libs = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+
+    def progress(line: str) -> None:
+        print(f"audit {line}", file=sys.stderr, flush=True)
+
+    report = audit.run(libraries=libs, points=args.points, seed=args.seed, progress=progress)
+    sys.stdout.write(audit.to_text(report))
+    markdown = None if args.no_markdown else args.markdown
+    for path in audit.write(report, markdown=markdown, json_path=args.json):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0  # a report: peers failing is the finding, not an error
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from derive.core import meta, names
 
@@ -94,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list", help="list the derivations (name, title, statement)")
     s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser(
+        "audit", help="check the loss functions of torch, jax/optax, scipy, scikit-learn",
+        description="Evaluate the installed libraries' loss functions (and their autodiff "
+        "gradients) at lossproof's adversarial and random inputs against the mpmath "
+        "definition, print the conformance table and write it as Markdown. Exit 0 whether "
+        "or not the libraries pass; non-zero only on lossproof's own errors.")
+    s.add_argument("--json", metavar="PATH", help="also write the versioned JSON report")
+    s.add_argument("--markdown", metavar="PATH", default="proofs/audit.md",
+                   help="where to write the Markdown table (default proofs/audit.md)")
+    s.add_argument("--no-markdown", action="store_true", help="do not write the Markdown")
+    s.add_argument("--points", type=int, default=60, metavar="N",
+                   help="random points per quantity, on top of the adversarial ones "
+                   "(default 60)")
+    s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    s.add_argument("--only", metavar="LIB[,LIB]",
+                   help="torch, jax, optax, scipy, sklearn, lossproof (default: all installed)")
+    s.set_defaults(func=_cmd_audit)
 
     s = sub.add_parser("show", help="render one derivation")
     s.add_argument("name")
