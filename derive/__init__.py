@@ -25,25 +25,47 @@ sigmoid, softplus, expm1mx, log1pmx
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from derive.core import (
-    Assumption,
-    Definition,
-    Derivation,
-    DerivationError,
-    EarlierResult,
-    Identity,
-    IntegerRange,
-    Interval,
-    LogUniform,
-    Step,
-    VectorOf,
-    get,
-    meta,
-    names,
-    register,
-)
+if TYPE_CHECKING:
+    from derive.core import (
+        Assumption,
+        Definition,
+        Derivation,
+        DerivationError,
+        EarlierResult,
+        Identity,
+        IntegerRange,
+        Interval,
+        LogUniform,
+        Step,
+        VectorOf,
+        get,
+        meta,
+        names,
+        register,
+    )
+
+# The names of derive.core are loaded on first use (PEP 562), so that importing a light
+# submodule — derive.testing, or the pytest plugin that every pytest run in an environment
+# with lossproof loads — does not import SymPy.
+_CORE = frozenset({
+    "Assumption", "Definition", "Derivation", "DerivationError", "EarlierResult", "Identity",
+    "IntegerRange", "Interval", "LogUniform", "Step", "VectorOf", "get", "meta", "names",
+    "register",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CORE:
+        from derive import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'derive' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _CORE)
 
 
 def export(name: str, target: str = "numpy", **options: Any) -> Callable[..., Any]:
