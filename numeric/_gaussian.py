@@ -268,8 +268,10 @@ def gaussian_kl(
     nearly identical Gaussians keep full relative accuracy where the textbook closed form
     (and torch) lose every digit.  ``((μ1 − μ2)/σ2)²`` is formed as ``(z/2)·z`` and ``eᵘ``
     as ``(σ1/σ2)²`` for ``u > 2``, so nothing overflows before the result does
-    (σ from 1e-300 to 1e300).  Accuracy: relative error <= 4 eps (float64, including
-    nearly identical Gaussians), <= 1 ulp (float32).
+    (σ from 1e-300 to 1e300).  Accuracy: <= 4 ulp (float64; measured 3.3 where
+    ``(σ1/σ2)²`` meets ``1 + u`` at ``u`` just above 2, 2.2 for nearly identical
+    Gaussians — relative error <= 1.3 eps against the quadrature of the definition),
+    <= 1 ulp (float32).
 
     Examples
     --------
@@ -318,7 +320,8 @@ def gaussian_entropy(sigma: npt.ArrayLike, *, base: float = math.e) -> np.ndarra
     Stable form: ``log(σ√(2πe))`` with ``log σ`` rather than ``log σ²`` (no overflow), and
     ``σ·√(2πe)`` formed exactly (Dekker product with the constant in double-double), so
     the result keeps full relative accuracy even at its zero ``σ = 1/√(2πe)`` where
-    ``log σ + 1.4189…`` cancels.  Accuracy: <= 2 ulp (float64), <= 1 ulp (float32).
+    ``log σ + 1.4189…`` cancels.  Accuracy: <= 2 ulp (float64; measured 0.8), <= 1 ulp
+    (float32).
 
     Examples
     --------
@@ -366,7 +369,8 @@ def gaussian_nll(x: npt.ArrayLike, mu: npt.ArrayLike, sigma: npt.ArrayLike) -> n
     ``(x − μ)²/σ²``, which overflows for large ``x − μ`` and underflows for small ``σ``);
     ``log(σ√(2π))`` as in :func:`gaussian_entropy`.  Accuracy: <= 4 ulp (float64)
     wherever ``log(σ√2π)`` and ``z²/2`` do not cancel; else within 4 eps × the condition
-    number ``(|1 − z²| + |z| (|x| + |μ|)/σ) / |nll|``; <= 1 ulp (float32) likewise.
+    number ``(|1 − z²| + |z| (|x| + |μ|)/σ) / |nll|`` (measured 1.2 ulp, resp. 1.1 ulp ×
+    the condition number); <= 1 ulp (float32) likewise.
 
     Examples
     --------

@@ -1,8 +1,9 @@
 """Tests of ``numeric._information`` against mpmath evaluating the *definitions* at 60 digits.
 
 Budgets (ULPs of the tested dtype at the exact value), justified in each function's
-docstring: float64 — self_information, perplexity 2; entropy, joint/conditional entropy,
-cross-entropy, PMI 4; KL and MI 8 (terms <= 4 ulp, compensated sum).  float32 — 1
+docstring: float64 — self_information 1 (3 for bases other than e, 2, 10), perplexity 2;
+entropy, joint/conditional entropy, cross-entropy, PMI, KL and MI 4 (terms <= 4 ulp,
+compensated sums).  float32 — 1
 everywhere (evaluated in float64, rounded once).  KL and MI compare with the literal
 definition plus the documented deviation of the non-negative-term form for inputs that
 are normalised only within the tolerance (``|Σq − Σp|`` resp. ``|S² − S|``, computed
@@ -37,11 +38,11 @@ from tests.oracle import DPS, assert_ulp, rel_error, spanning_floats, ulp_error
 
 EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
 BUDGET = {  # ULPs; see the module docstring
-    "self_information": {np.float64: 2, np.float32: 1},
+    "self_information": {np.float64: 1, np.float32: 1},  # base e, 2, 10; 3 for other bases
     "entropy": {np.float64: 4, np.float32: 1},
     "cross_entropy": {np.float64: 4, np.float32: 1},
     "pmi": {np.float64: 4, np.float32: 1},
-    "kl": {np.float64: 8, np.float32: 1},
+    "kl": {np.float64: 4, np.float32: 1},
     "perplexity": {np.float64: 2, np.float32: 1},
 }
 DTYPES = [np.float64, np.float32]
@@ -285,7 +286,7 @@ def joint_tables(draw, max_side=6):
 
 class TestSelfInformation:
     @pytest.mark.parametrize("dtype", DTYPES)
-    @pytest.mark.parametrize("base", [math.e, 2.0, 10.0, 0.5])
+    @pytest.mark.parametrize("base", [math.e, 2.0, 10.0, 0.5, 3.0])
     def test_matches_mpmath(self, dtype, base):
         p = spanning_floats(dtype, per_decade=2, signed=False)
         p = np.concatenate([p[p <= 1], [1.0, 1 - np.finfo(dtype).epsneg, 0.5, 0.3]]).astype(dtype)
@@ -293,7 +294,10 @@ class TestSelfInformation:
         assert got.dtype == dtype
         with mpmath.workdps(DPS):
             exact = [in_base(mpmath.inf if x == 0 else -mpmath.log(_mp(x)), base) for x in p]
-        assert_ulp(got, exact, dtype, BUDGET["self_information"][dtype], list(p), "I(p)")
+        budget = BUDGET["self_information"][dtype]
+        if dtype == np.float64 and base not in (math.e, 2.0, 10.0):
+            budget = 3  # one more rounding: ln b
+        assert_ulp(got, exact, dtype, budget, list(p), "I(p)")
 
     def test_zero_probability_is_inf_and_one_is_positive_zero(self):
         got = self_information([0.0, 1.0])
