@@ -2,8 +2,8 @@
 
 Public functions validate, broadcast and pick the axis; the private kernels below them
 do the arithmetic in float64 and the wrapper rounds once to the input's dtype (float32
-stays float32).  The kernels ``_log1pmx`` and ``_kl_terms`` are shared with
-:mod:`numeric._gaussian` and referred to by name from ``derive``.
+stays float32).  ``_log1pmx`` (used by :mod:`numeric._gaussian` too) and ``_kl_terms`` are
+the stable kernels that ``derive`` refers to by name.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def _kl_terms(p: np.ndarray, q: np.ndarray, d: np.ndarray, log_ratio: np.ndarray
     ``t = d s + 2 p s³ A(s²)``; both parts have the sign of ``s²`` up to a factor
     ``1 + (1 + s) s A`` in ``[0.9, 1.3]`` for ``|s| <= 1/2`` (``1/3 <= p/q <= 3``), so no
     cancellation.  Outside that band ``p log(p/q) − d`` loses at most a factor 3.7.
-    Edge cases: ``p = 0`` gives ``q``; ``q = 0 < p`` gives ``+inf``.  Error: below 3 ulp.
+    Edge cases: ``p = 0`` gives ``q``; ``q = 0 < p`` gives ``+inf``.  Error: below 4 ulp
+    (measured 3.7 just outside the band, 2.3 inside it).
     """
     both = p + q
     s = d / np.where(both > 0, both, 1.0)
@@ -140,7 +141,11 @@ def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dekker's error-free product ``a b = p + e`` (exact for |a|, |b| <= 1, no underflow)."""
+    """Dekker's error-free product ``a b = p + e``.
+
+    Exact unless splitting overflows (``|a|, |b| > 2^996``) or a partial product
+    underflows (``|a b| < 2^-969``); the callers keep to that range.
+    """
     p = a * b
     ca, cb = _SPLIT * a, _SPLIT * b
     ah, bh = ca - (ca - a), cb - (cb - b)
@@ -555,8 +560,9 @@ def mutual_information(p_xy: npt.ArrayLike, *, base: float = math.e) -> np.ndarr
     Notes
     -----
     Stable form: the KL kernel of :func:`kl_divergence` with ``q = p(x) p(y)``: a sum of
-    the non-negative terms ``p log(p/q) − p + q`` (equal to the definition because both
-    tables have the same total).  The marginals are summed and multiplied in
+    the non-negative terms ``p log(p/q) − p + q``, equal to the definition because
+    ``Σ p(x, y) = Σ p(x) p(y) = 1`` (a table normalised only within the tolerance, with
+    total ``S``, gives the definition plus ``S² − S``).  The marginals are summed and multiplied in
     double-double, so ``p(x, y) − p(x) p(y)`` keeps full relative accuracy for nearly
     independent tables.  Accuracy: <= 4 ulp for float64 (measured 2.7; 0.5 on exactly
     normalised nearly independent tables), <= 1 ulp for float32.
