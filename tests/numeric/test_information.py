@@ -692,6 +692,27 @@ class TestKlTerms:
             ]
         assert_ulp(_kl_terms_pq(p, q), exact, np.float64, 4, None, "KL terms")
 
+    def test_series_form_converts_back_to_the_term(self):
+        # s = (p − q)/(p + q) gives p/q = (1 + s)/(1 − s); with log(p/q) = 2s + 2s³A (the
+        # atanh series of TestLog1pmx, A its tail as a symbol), p log(p/q) − p + q equals
+        # (p − q) s + 2 p s³ A identically
+        p, q, a = sympy.symbols("p q A", positive=True)
+        s = (p - q) / (p + q)
+        assert sympy.simplify((1 + s) / (1 - s) - p / q) == 0
+        log_ratio = 2 * s + 2 * s**3 * a
+        term = p * log_ratio - p + q
+        assert sympy.simplify(term - ((p - q) * s + 2 * p * s**3 * a)) == 0
+
+    def test_derivatives_unchanged(self):
+        # ∂t/∂p = log(p/q), ∂t/∂q = 1 − p/q for t = p log(p/q) − p + q
+        p = np.array([0.3, 0.3, 0.5, 0.9, 0.05])
+        q = np.array([0.3 * (1 + 1e-3), 0.2, 0.45, 0.1, 0.5])
+        h = 1e-7 * p
+        dp = (_kl_terms_pq(p + h, q) - _kl_terms_pq(p - h, q)) / (2 * h)
+        dq = (_kl_terms_pq(p, q + h) - _kl_terms_pq(p, q - h)) / (2 * h)
+        np.testing.assert_allclose(dp, np.log(p / q), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(dq, 1 - p / q, rtol=1e-6, atol=1e-9)
+
     def test_naive_terms_are_measurably_worse(self):
         p, q = 0.3 * (1 + 2.0**-30), 0.3
         with mpmath.workdps(DPS):
