@@ -7,8 +7,8 @@ same kind of error with the same wording everywhere:
 * ``ValueError`` for a wrong *value* or *shape* (NaN, inf where not meaningful, negative
   or non-normalised probabilities, empty arrays, shape mismatches, labels out of range).
 
-Each message names the argument and the problem, e.g.
-``ValueError: p: probabilities must sum to 1 along axis -1 (worst |sum - 1| = 0.1, tolerance 8.9e-16)``.
+Each message names the argument and the problem, e.g. ``ValueError: p: probabilities must
+sum to 1 along axis -1 (worst |sum - 1| = 0.1, tolerance 8.9e-16)``.
 
 Dtype policy: float32 stays float32, float64 stays float64; integer inputs are promoted
 to float64 and float16 to float32.  ``longdouble`` is rejected rather than silently
