@@ -1,0 +1,422 @@
+"""Source text of the small kernels that generated code calls (see :mod:`derive.export`).
+
+One table per family: NumPy (also jax.numpy, same API; the module alias is a parameter),
+torch, mpmath (scalar functions vectorised over object arrays) and C99.  Each kernel
+carries a one-line comment with the identity it uses.  Only the kernels an expression
+needs are emitted into its source, so every generated module is self-contained.
+"""
+
+from __future__ import annotations
+
+from derive.functions import EXPM1MX_SERIES, LOG1PMX_SERIES, horner
+
+__all__ = ["MP_ELEMENTARY", "NP_AS_FLOAT", "c_kernels", "mp_kernels", "np_kernels",
+           "torch_kernels"]
+
+
+
+def np_kernels(np_: str) -> dict[str, str]:
+    """Kernels for NumPy and for jax.numpy (same API), as source text."""
+    e_series = horner("v", EXPM1MX_SERIES)
+    l_series = horner("t2", LOG1PMX_SERIES)
+    return {
+        "_sigmoid": f'''
+def _sigmoid(x):
+    # sigma(x) = 1/(1 + e^-x) for x >= 0 and e^x/(1 + e^x) for x < 0: e^-|x| never overflows
+    e = {np_}.exp(-abs(x))
+    return {np_}.where(x >= 0, 1 / (1 + e), e / (1 + e))
+''',
+        "_softplus": f'''
+def _softplus(x):
+    # softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+    return {np_}.maximum(x, 0) + {np_}.log1p({np_}.exp(-abs(x)))
+''',
+        "_expm1mx": f'''
+def _expm1mx(u):
+    # phi(u) = e^u - 1 - u = u^2 (1/2! + u/3! + ...) for |u| < 1 (no cancellation);
+    # expm1(u) - u beyond, where it loses at most a factor 2.4 in relative accuracy
+    small = abs(u) < 1
+    v = {np_}.where(small, u, 0)
+    return {np_}.where(small, v * v * {e_series}, {np_}.expm1(u) - u)
+''',
+        "_log1pmx": f'''
+def _log1pmx(r):
+    # log(1 + r) - r = -r t + 2 t^3 (1/3 + t^2/5 + ...), t = r/(2 + r)  [log(1 + r) = 2 atanh t],
+    # for -1/2 <= r <= 1 (|t| <= 1/3); log1p(r) - r beyond
+    small = (r >= -0.5) & (r <= 1)
+    s = {np_}.where(small, r, 0)
+    t = s / (2 + s)
+    t2 = t * t
+    return {np_}.where(small, -s * t + 2 * t * t2 * {l_series}, {np_}.log1p(r) - r)
+''',
+        "_xlogy": f'''
+def _xlogy(x, y):
+    # x log y with 0 log y = 0 (0 log 0 = 0): y is replaced by 1 where x = 0
+    zero = x == 0
+    return {np_}.where(zero, 0, x * {np_}.log({np_}.where(zero, 1, y)))
+''',
+        "_xlog1py": f'''
+def _xlog1py(x, u):
+    # x log(1 + u) with 0 log(1 + u) = 0, through log1p (exact for small u)
+    zero = x == 0
+    return {np_}.where(zero, 0, x * {np_}.log1p({np_}.where(zero, 0, u)))
+''',
+        "_logratio": f'''
+def _logratio(a, b):
+    # log(a/b) = log1p((a - b)/b) for |a - b| <= b/2, where a - b is exact (Sterbenz);
+    # log(a/b) elsewhere, and log(a) - log(b) where a/b over- or underflows
+    d = a - b
+    r = a / b
+    near = abs(d) <= 0.5 * b
+    ok = {np_}.isfinite(r) & (r >= {np_}.finfo(r.dtype).tiny)
+    return {np_}.where(near, {np_}.log1p(d / b),
+                       {np_}.where(ok, {np_}.log(r), {np_}.log(a) - {np_}.log(b)))
+''',
+        "_sum": f'''
+def _sum(x, axis):
+    return {np_}.sum(x, axis=axis, keepdims=True)
+''',
+        "_take": _NP_TAKE if np_ == "np" else '''
+def _take(a, label):
+    # a[..., label - 1]: labels are 1-based class indices (not checked under jit)
+    idx = (label - 1).astype(int)
+    return jnp.take_along_axis(a, idx[..., None], axis=-1)[..., 0]
+''',
+        "_prod": f'''
+def _prod(x, axis):
+    return {np_}.prod(x, axis=axis, keepdims=True)
+''',
+        "_exp_minus_logsumexp": f'''
+def _exp_minus_logsumexp(a, x, axis):
+    # e^(a - logsumexp(x)) = e^(a - m) / sum_k e^(x_k - m), m = max_k x_k: a - m is exact or
+    # nearly so, where a - logsumexp(x) would carry the rounding of two large numbers
+    m = {np_}.max(x, axis=axis, keepdims=True)
+    m = {np_}.where({np_}.isfinite(m), m, 0)
+    return {np_}.exp(a - m) / {np_}.sum({np_}.exp(x - m), axis=axis, keepdims=True)
+''',
+        "_logsumexp": f'''
+def _logsumexp(x, axis):
+    # log sum_k e^x_k = m + log1p(sum_(k != argmax) e^(x_k - m)), m = max_k x_k: nothing
+    # overflows, and terms far below the largest are not lost to the rounding of 1 + tiny
+    x = {np_}.moveaxis(x, axis, -1)
+    m = {np_}.max(x, axis=-1, keepdims=True)
+    finite = {np_}.isfinite(m)
+    shift = {np_}.where(finite, m, 0)
+    e = {np_}.exp(x - shift)
+    first = {np_}.arange(x.shape[-1]) == {np_}.argmax(x, axis=-1)[..., None]
+    rest = {np_}.sum({np_}.where(first, 0, e), axis=-1, keepdims=True)
+    out = {np_}.where(finite, shift + {np_}.log1p(rest), m)
+    return {np_}.moveaxis(out, -1, axis)
+''',
+    }
+
+
+_NP_TAKE = '''
+def _take(a, label):
+    # a[..., label - 1]: labels are 1-based class indices
+    idx = np.asarray(label, dtype=float) - 1
+    if np.any(idx != np.floor(idx)) or np.any(idx < 0) or np.any(idx >= a.shape[-1]):
+        raise ValueError(f"class labels must be integers in 1..{a.shape[-1]}")
+    shape = np.broadcast_shapes(a.shape[:-1], idx.shape)
+    a = np.broadcast_to(a, shape + a.shape[-1:])
+    idx = np.broadcast_to(idx.astype(np.intp), shape)
+    return np.take_along_axis(a, idx[..., None], axis=-1)[..., 0]
+'''
+
+NP_AS_FLOAT = '''
+def _as_float(*args):
+    # common floating dtype of the arguments (float32 stays float32; integers become float64)
+    args = [a if isinstance(a, (np.ndarray, np.generic, float, int)) else np.asarray(a)
+            for a in args]
+    dt = np.result_type(*args)
+    if dt.kind not in "fiub":
+        raise TypeError(f"expected real numbers, got dtype {dt}")
+    if dt.kind != "f":
+        dt = np.dtype(np.float64)
+    return [np.asarray(a, dtype=dt) for a in args]
+'''
+
+_TORCH = {
+    "_sigmoid": '''
+def _sigmoid(x):
+    # sigma(x) = 1/(1 + e^-x) for x >= 0 and e^x/(1 + e^x) for x < 0: e^-|x| never overflows
+    e = torch.exp(-torch.abs(x))
+    return torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
+''',
+    "_softplus": '''
+def _softplus(x):
+    # softplus(x) = max(x, 0) + log1p(e^-|x|)  (torch's own softplus returns x above 20)
+    return torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))
+''',
+    "_expm1mx": f'''
+def _expm1mx(u):
+    # phi(u) = e^u - 1 - u = u^2 (1/2! + u/3! + ...) for |u| < 1; expm1(u) - u beyond
+    small = torch.abs(u) < 1
+    v = torch.where(small, u, torch.zeros_like(u))
+    return torch.where(small, v * v * {horner("v", EXPM1MX_SERIES)}, torch.expm1(u) - u)
+''',
+    "_log1pmx": f'''
+def _log1pmx(r):
+    # log(1 + r) - r = -r t + 2 t^3 (1/3 + t^2/5 + ...), t = r/(2 + r), for -1/2 <= r <= 1
+    small = (r >= -0.5) & (r <= 1)
+    s = torch.where(small, r, torch.zeros_like(r))
+    t = s / (2 + s)
+    t2 = t * t
+    return torch.where(small, -s * t + 2 * t * t2 * {horner("t2", LOG1PMX_SERIES)},
+                       torch.log1p(r) - r)
+''',
+    "_xlogy": '''
+def _xlogy(x, y):
+    # x log y with 0 log y = 0 (torch.xlogy implements exactly this convention)
+    return torch.xlogy(x, y)
+''',
+    "_xlog1py": '''
+def _xlog1py(x, u):
+    # x log(1 + u) with 0 log(1 + u) = 0, through log1p
+    return torch.special.xlog1py(x, u)
+''',
+    "_logratio": '''
+def _logratio(a, b):
+    # log(a/b) = log1p((a - b)/b) for |a - b| <= b/2 (a - b exact); log(a/b) elsewhere,
+    # log(a) - log(b) where a/b over- or underflows
+    d = a - b
+    r = a / b
+    near = torch.abs(d) <= 0.5 * b
+    ok = torch.isfinite(r) & (r >= torch.finfo(r.dtype).tiny)
+    return torch.where(near, torch.log1p(d / b),
+                       torch.where(ok, torch.log(r), torch.log(a) - torch.log(b)))
+''',
+    "_sum": '''
+def _sum(x, axis):
+    return torch.sum(x, dim=axis, keepdim=True)
+''',
+    "_take": '''
+def _take(a, label):
+    # a[..., label - 1]: labels are 1-based class indices
+    idx = label - 1
+    if bool(torch.any((idx != torch.floor(idx)) | (idx < 0) | (idx >= a.shape[-1]))):
+        raise ValueError(f"class labels must be integers in 1..{a.shape[-1]}")
+    return torch.take_along_dim(a, idx.long().unsqueeze(-1), dim=-1).squeeze(-1)
+''',
+    "_prod": '''
+def _prod(x, axis):
+    return torch.prod(x, dim=axis, keepdim=True)
+''',
+    "_exp_minus_logsumexp": '''
+def _exp_minus_logsumexp(a, x, axis):
+    # e^(a - logsumexp(x)) = e^(a - m) / sum_k e^(x_k - m), m = max_k x_k
+    m = torch.amax(x, dim=axis, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return torch.exp(a - m) / torch.sum(torch.exp(x - m), dim=axis, keepdim=True)
+''',
+    "_logsumexp": '''
+def _logsumexp(x, axis):
+    # m + log1p(sum_(k != argmax) e^(x_k - m)), m = max x: no overflow, small terms kept
+    x = torch.movedim(x, axis, -1)
+    m = torch.amax(x, dim=-1, keepdim=True)
+    finite = torch.isfinite(m)
+    shift = torch.where(finite, m, torch.zeros_like(m))
+    e = torch.exp(x - shift)
+    first = torch.arange(x.shape[-1], device=x.device) == torch.argmax(x, dim=-1, keepdim=True)
+    rest = torch.sum(torch.where(first, torch.zeros_like(e), e), dim=-1, keepdim=True)
+    out = torch.where(finite, shift + torch.log1p(rest), m)
+    return torch.movedim(out, -1, axis)
+''',
+}
+
+_MP = {
+    "_sigmoid": '''
+def _sigmoid_1(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+_sigmoid = np.frompyfunc(_sigmoid_1, 1, 1)
+''',
+    "_softplus": '''
+def _softplus_1(x):
+    return mpmath.log1p(mpmath.exp(x))
+
+
+_softplus = np.frompyfunc(_softplus_1, 1, 1)
+''',
+    "_expm1mx": '''
+def _expm1mx_1(u):
+    # e^u - 1 - u loses about -log2|u| bits to cancellation: carry them as extra precision
+    if mpmath.isnan(u) or mpmath.isinf(u) or u == 0:
+        return mpmath.inf if mpmath.isinf(u) else mpmath.mpf(u)
+    with mpmath.extraprec(max(0, -int(mpmath.mag(u))) + 10):
+        v = mpmath.expm1(u) - u
+    return +v
+
+
+_expm1mx = np.frompyfunc(_expm1mx_1, 1, 1)
+''',
+    "_log1pmx": '''
+def _log1pmx_1(r):
+    # log(1 + r) - r loses about -log2|r| bits to cancellation: carry them as extra precision
+    if mpmath.isnan(r) or r < -1:
+        return mpmath.nan
+    if r == -1 or mpmath.isinf(r):
+        return -mpmath.inf
+    if r == 0:
+        return mpmath.mpf(0)
+    with mpmath.extraprec(max(0, -int(mpmath.mag(r))) + 10):
+        v = mpmath.log1p(r) - r
+    return +v
+
+
+_log1pmx = np.frompyfunc(_log1pmx_1, 1, 1)
+''',
+    "_xlogy": '''
+def _xlogy_1(x, y):
+    return mpmath.mpf(0) if x == 0 else x * mpmath.log(y)
+
+
+_xlogy = np.frompyfunc(_xlogy_1, 2, 1)
+''',
+    "_xlog1py": '''
+def _xlog1py_1(x, u):
+    return mpmath.mpf(0) if x == 0 else x * mpmath.log1p(u)
+
+
+_xlog1py = np.frompyfunc(_xlog1py_1, 2, 1)
+''',
+    "_logratio": '''
+def _logratio_1(a, b):
+    # log(a/b); near a = b through log1p((a - b)/b), a - b being exact there
+    if b == 0:
+        return mpmath.nan if a == 0 else mpmath.inf
+    if abs(a - b) <= b / 2:
+        return mpmath.log1p((a - b) / b)
+    return mpmath.log(a / b)
+
+
+_logratio = np.frompyfunc(_logratio_1, 2, 1)
+''',
+    "_sum": '''
+def _sum(x, axis):
+    return np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, x), axis)
+''',
+    "_take": _NP_TAKE.replace("np.asarray(label, dtype=float)",
+                              "np.asarray(label, dtype=object).astype(float)"),
+    "_prod": '''
+def _prod(x, axis):
+    return np.expand_dims(np.apply_along_axis(mpmath.fprod, axis, x), axis)
+''',
+    "_exp_minus_logsumexp": '''
+def _exp_minus_logsumexp(a, x, axis):
+    # e^(a - logsumexp(x)) = e^(a - m) / sum_k e^(x_k - m), m = max_k x_k
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.frompyfunc(mpmath.isfinite, 1, 1)(m).astype(bool), m, 0)
+    e = np.frompyfunc(mpmath.exp, 1, 1)
+    den = np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, e(x - m)), axis)
+    return e(a - m) / den
+''',
+    "_logsumexp": '''
+def _logsumexp_1(v):
+    v = list(v)
+    m = max(v)
+    if mpmath.isinf(m) or mpmath.isnan(m):
+        return m
+    i = v.index(m)
+    return m + mpmath.log1p(mpmath.fsum(mpmath.exp(t - m) for j, t in enumerate(v) if j != i))
+
+
+def _logsumexp(x, axis):
+    return np.expand_dims(np.apply_along_axis(_logsumexp_1, axis, x), axis)
+''',
+}
+MP_ELEMENTARY = ("exp", "log", "log1p", "expm1", "sqrt", "tanh", "maximum", "minimum")
+
+
+def c_kernels() -> dict[str, str]:
+    e_series = horner("u", EXPM1MX_SERIES)
+    l_series = horner("t2", LOG1PMX_SERIES)
+    return {
+        "lp_sigmoid": '''
+static double lp_sigmoid(double x)
+{
+    /* sigma(x) = 1/(1 + e^-x) for x >= 0 and e^x/(1 + e^x) for x < 0 */
+    double e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+''',
+        "lp_softplus": '''
+static double lp_softplus(double x)
+{
+    /* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
+    return fmax(x, 0.0) + log1p(exp(-fabs(x)));
+}
+''',
+        "lp_expm1mx": f'''
+static double lp_expm1mx(double u)
+{{
+    /* phi(u) = e^u - 1 - u = u^2 (1/2! + u/3! + ...) for |u| < 1; expm1(u) - u beyond */
+    if (fabs(u) < 1) {{
+        return u * u * {e_series};
+    }}
+    return expm1(u) - u;
+}}
+''',
+        "lp_log1pmx": f'''
+static double lp_log1pmx(double r)
+{{
+    /* log(1 + r) - r = -r t + 2 t^3 (1/3 + t^2/5 + ...), t = r/(2 + r), for -1/2 <= r <= 1 */
+    if (r >= -0.5 && r <= 1) {{
+        double t = r / (2 + r);
+        double t2 = t * t;
+        return -r * t + 2 * t * t2 * {l_series};
+    }}
+    return log1p(r) - r;
+}}
+''',
+        "lp_take": '''
+static double lp_take(const double *a, int n, double label)
+{
+    /* a[label - 1]: labels are 1-based class indices; NaN for a label outside 1..n */
+    int i = (int)label;
+    return (label == i && i >= 1 && i <= n) ? a[i - 1] : NAN;
+}
+''',
+        "lp_xlogy": '''
+static double lp_xlogy(double x, double y)
+{
+    /* x log y with 0 log y = 0 (0 log 0 = 0) */
+    return x == 0 ? 0.0 : x * log(y);
+}
+''',
+        "lp_xlog1py": '''
+static double lp_xlog1py(double x, double u)
+{
+    /* x log(1 + u) with 0 log(1 + u) = 0, through log1p */
+    return x == 0 ? 0.0 : x * log1p(u);
+}
+''',
+        "lp_logratio": '''
+static double lp_logratio(double a, double b)
+{
+    /* log(a/b): log1p((a - b)/b) for |a - b| <= b/2 (a - b exact); log(a/b) elsewhere;
+       log(a) - log(b) where a/b over- or underflows */
+    double d = a - b, r = a / b;
+    if (fabs(d) <= 0.5 * b) {
+        return log1p(d / b);
+    }
+    if (isfinite(r) && r >= DBL_MIN) {
+        return log(r);
+    }
+    return log(a) - log(b);
+}
+''',
+    }
+
+
+
+
+def torch_kernels() -> dict[str, str]:
+    """Kernels for PyTorch tensors."""
+    return dict(_TORCH)
+
+
+def mp_kernels() -> dict[str, str]:
+    """Kernels for mpmath (object arrays of mpf; the working precision is the caller's)."""
+    return dict(_MP)
