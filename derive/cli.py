@@ -87,6 +87,15 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from derive.core import get
+    from derive.export import export_source
+
+    get(args.name)  # an unknown name raises KeyError with suggestions
+    sys.stdout.write(export_source(args.name, args.target))
+    return 0
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -142,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true", help="exit 1 and name stale files")
     s.add_argument("--latex", metavar="DIR", help="write standalone LaTeX documents to DIR")
     s.set_defaults(func=_cmd_proofs)
+
+    s = sub.add_parser(
+        "export", help="print the stable result as self-contained source code",
+        description="Print the derivation's result, made stable by the rewrite rules, as a "
+        "self-contained Python (NumPy only) module or C99 source (log1p/expm1).")
+    s.add_argument("name")
+    s.add_argument("--target", choices=("python", "c"), default="python",
+                   help="python (default) or c")
+    s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("plot", help="draw the picture of a derivation ([plot] extra)")
     s.add_argument("name")
