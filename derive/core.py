@@ -256,9 +256,25 @@ class Definition:
                 return isinstance(x, sympy.core.function.AppliedUndef) and x.func == func
 
             def call(x):
-                return self.expr.subs(dict(zip(params, x.args, strict=True)), simultaneous=True)
+                args = dict(zip(params, x.args, strict=True))
+                if any(isinstance(a, sympy.IndexedBase) for a in params):
+                    # vector parameters H(a, b): simultaneous subs cannot swap an IndexedBase
+                    return self.expr.xreplace(args)
+                return self.expr.subs(args, simultaneous=True)
 
             return e.replace(is_call, call)
+
+        # Inside a derivative with respect to another variable, ``subs`` would return
+        # ``Subs(Derivative(...), sym, expr)``, holding ``sym`` constant while differentiating;
+        # a definition means ``sym`` IS ``expr``, so substitute before differentiating.
+        def inside(d):
+            return sympy.Derivative(d.expr.subs(sym, self.expr), *d.variable_count)
+
+        e = e.replace(
+            lambda x: isinstance(x, sympy.Derivative) and sym not in x.variables
+            and x.expr.has(sym),
+            inside,
+        )
         return e.subs(sym, self.expr)
 
 
@@ -287,6 +303,7 @@ class Step:
     expr
         The new right-hand side, claimed to be ``relation`` the previous one; or a
         ``sympy.Eq``/``Le``/``Ge`` that starts a new line and is checked on its own.
+        An ``Eq`` between matrices (``Eq(M1, M2, evaluate=False)``) is checked entry by entry.
     reason
         Why it holds, in words (rendered next to the step).
     relies_on
@@ -559,7 +576,8 @@ def _is_zero(d: sympy.Basic, subs, hint) -> bool:
                 if zero(t):
                     return True
         except (TimeoutError, RecursionError, NotImplementedError, TypeError, ValueError,
-                AttributeError, sympy.PolynomialError):
+                AttributeError, StopIteration, sympy.PolynomialError):
+            # StopIteration: SymPy 1.14's sum_simplify calls next() on sums it split away
             continue
     return False
 
@@ -575,13 +593,29 @@ def _is_nonnegative(d: sympy.Basic, subs, hint) -> bool:
                     t = t.subs(list(subs))
                 if t.is_nonnegative is True or sympy.simplify(t).is_nonnegative is True:
                     return True
-        except (TimeoutError, RecursionError, NotImplementedError, TypeError, ValueError):
+        except (TimeoutError, RecursionError, NotImplementedError, TypeError, ValueError,
+                StopIteration):
             continue
     return False
 
 
+def _is_matrix(e) -> bool:
+    return isinstance(e, sympy.MatrixBase | sympy.MatrixExpr)
+
+
+def _explicit(e):
+    """A matrix expression (``MatMul(c, M)``, ...) as an explicit immutable matrix."""
+    return sympy.ImmutableMatrix(e.as_explicit()) if isinstance(e, sympy.MatrixExpr) else e
+
+
 def _symbolic_holds(rel, subs, hint) -> bool:
     lhs, rhs = rel.lhs.doit(integrals=False), rel.rhs.doit(integrals=False)
+    if _is_matrix(lhs) or _is_matrix(rhs):
+        # a matrix equation holds entry by entry
+        a, b = _explicit(lhs), _explicit(rhs)
+        return (isinstance(rel, sympy.Eq) and _is_matrix(a) and _is_matrix(b)
+                and a.shape == b.shape
+                and all(_is_zero(x - y, subs, hint) for x, y in zip(a, b, strict=True)))
     if isinstance(rel, sympy.Eq):
         return _is_zero(lhs - rhs, subs, hint)
     if isinstance(rel, sympy.Le | sympy.Lt):
@@ -625,12 +659,16 @@ def _mp_function_namespace() -> dict:
 
 
 def _flatten(vals: Mapping) -> tuple[list, list, dict]:
-    """Point values as (argument symbols, values, Indexed -> Dummy replacements)."""
+    """Point values as (argument symbols, values, Indexed -> argument replacements).
+
+    Vector entries become plain symbols ``_ix0, _ix1, ...``, not Dummies: one Dummy among
+    the arguments makes ``lambdify`` rename every argument, one ``xreplace`` each.
+    """
     replacements, args, values = {}, [], []
     for key, val in vals.items():
         if isinstance(key, sympy.IndexedBase):
             for idx, v in val.items():
-                d = sympy.Dummy(f"{key}_{'_'.join(map(str, idx))}")
+                d = sympy.Symbol(f"_ix{len(replacements)}")
                 replacements[key[idx if len(idx) > 1 else idx[0]]] = d
                 args.append(d)
                 values.append(v)
@@ -642,7 +680,8 @@ def _flatten(vals: Mapping) -> tuple[list, list, dict]:
 
 def _compile(closed: sympy.Basic, vals: Mapping) -> Callable:
     args, _, replacements = _flatten(vals)
-    e = closed.xreplace(replacements) if replacements else closed
+    with sympy.evaluate(False):  # renaming only: nothing to re-simplify
+        e = closed.xreplace(replacements) if replacements else closed
     free = e.free_symbols - set(args)
     if any(isinstance(s, sympy.Symbol) for s in free) or e.has(sympy.Indexed):
         raise ValueError(f"unbound symbols {sorted(map(str, free))} (declare their domains)")
@@ -653,22 +692,63 @@ def _as_mpf(v):
     return mpmath.mpf(str(v.evalf(mpmath.mp.dps))) if isinstance(v, sympy.Basic) else mpmath.mpf(v)
 
 
+def _expand_sums(e: sympy.Basic) -> sympy.Basic:
+    """Write out every ``Sum`` whose limits are integers (innermost first).
+
+    What ``Sum.doit`` does for a few terms, without its symbolic summation attempts.
+    """
+
+    def expand(s):
+        if not all(lo.is_Integer and hi.is_Integer for _, lo, hi in s.limits):
+            return s
+        out = s.function
+        for var, lo, hi in reversed(s.limits):
+            out = sympy.Add(*[out.xreplace({var: sympy.Integer(v)})
+                              for v in range(int(lo), int(hi) + 1)])
+        return out
+
+    return e.replace(lambda x: isinstance(x, Sum), expand)
+
+
+#: Compiled sides, shared by all claims and derivations: (expression, definitions, the sizes
+#: and indices it uses, vector lengths) -> mpmath function.  A continuation's left side is
+#: the previous step's right side, and test variants of a derivation repeat most sides.
+_COMPILED: dict = {}
+_COMPILED_MAX = 20_000
+
+
 def _numeric_side(e, point, defs, dps, cache_: dict):
     """Evaluate ``e`` at ``point`` with mpmath: sizes/indices substituted first, then
     sums and derivatives done symbolically, then the rest lambdified (cached per size)."""
     ints, rest = _split_point(point)
     shape = tuple((str(k), len(v)) if isinstance(v, dict) else (str(k), 0) for k, v in rest.items())
-    key = (e, tuple(sorted((str(k), int(v)) for k, v in ints.items())), shape)
-    fn = cache_.get(key)
+    defs = tuple(defs)
+    applied = cache_.get((e, defs))
+    if applied is None:
+        applied = cache_[(e, defs)] = _apply_definitions(e, defs)
+    # only the sizes/indices the expression mentions make it a different function
+    used = {k: v for k, v in ints.items() if applied.has(k)}
+    key = (e, defs, tuple(sorted((str(k), int(v)) for k, v in used.items())), shape)
+    fn = _COMPILED.get(key)
     if fn is None:
-        closed = _apply_definitions(e, defs).subs(ints).doit(integrals=False)
-        closed = _apply_definitions(closed, defs).doit(integrals=False)
-        fn = cache_[key] = _compile(closed, rest)
+        closed = _expand_sums(applied.xreplace(used)).doit(integrals=False)
+        closed = _explicit(_apply_definitions(closed, defs).doit(integrals=False))
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        fn = _COMPILED[key] = _compile(closed, rest)
     with mpmath.workdps(dps):
         return fn(*[_as_mpf(v) for v in _flatten(rest)[1]])
 
 
 def _compare(rel, a, b, dps) -> tuple[bool, float]:
+    if isinstance(a, mpmath.matrix) or isinstance(b, mpmath.matrix):
+        # matrices: entry by entry, same shape required
+        if not (isinstance(a, mpmath.matrix) and isinstance(b, mpmath.matrix)
+                and (a.rows, a.cols) == (b.rows, b.cols)):
+            return False, float("inf")
+        pairs = [_compare(rel, a[r, c], b[r, c], dps)
+                 for r in range(a.rows) for c in range(a.cols)]
+        return all(ok for ok, _ in pairs), max(d for _, d in pairs)
     tol = mpmath.mpf(10) ** (-(dps // 2))
     with mpmath.workdps(dps):
         if isinstance(a, mpmath.mpc) or isinstance(b, mpmath.mpc):
