@@ -658,6 +658,26 @@ def _mp_function_namespace() -> dict:
     }
 
 
+def _matrix_entries(e: sympy.Basic) -> sympy.Basic:
+    """Every ``MatrixSymbol`` of concrete shape as an explicit matrix of the entries
+    ``IndexedBase(name)[i, j]`` — 1-based, as :class:`VectorOf` samples them (a vector's
+    entry ``i`` is ``[i, 1]``) — then evaluated: traces, determinants, inverses and
+    products of explicit matrices become scalars.  So a claim about ``MatrixSymbol``s of
+    size ``k`` is checked at the sampled sizes, its matrices drawn from the domains keyed
+    by the symbols."""
+    if not e.has(sympy.MatrixSymbol):
+        return e
+
+    def concrete(m):
+        return isinstance(m, sympy.MatrixSymbol) and all(s.is_Integer for s in m.shape)
+
+    def entries(m):
+        base, (rows, cols) = sympy.IndexedBase(m.name), m.shape
+        return sympy.ImmutableMatrix(rows, cols, lambda r, c: base[r + 1, c + 1])
+
+    return e.replace(concrete, entries).doit(integrals=False)
+
+
 def _flatten(vals: Mapping) -> tuple[list, list, dict]:
     """Point values as (argument symbols, values, Indexed -> argument replacements).
 
@@ -666,10 +686,14 @@ def _flatten(vals: Mapping) -> tuple[list, list, dict]:
     """
     replacements, args, values = {}, [], []
     for key, val in vals.items():
-        if isinstance(key, sympy.IndexedBase):
+        if isinstance(key, sympy.IndexedBase | sympy.MatrixSymbol):
+            # a MatrixSymbol's entries are those of the IndexedBase of its name, two indices
+            matrix = isinstance(key, sympy.MatrixSymbol)
+            base = sympy.IndexedBase(key.name) if matrix else key
             for idx, v in val.items():
+                idx = (*idx, 1) if matrix and len(idx) == 1 else idx
                 d = sympy.Symbol(f"_ix{len(replacements)}")
-                replacements[key[idx if len(idx) > 1 else idx[0]]] = d
+                replacements[base[idx if len(idx) > 1 else idx[0]]] = d
                 args.append(d)
                 values.append(v)
         else:
@@ -732,7 +756,7 @@ def _numeric_side(e, point, defs, dps, cache_: dict):
     fn = _COMPILED.get(key)
     if fn is None:
         closed = _expand_sums(applied.xreplace(used)).doit(integrals=False)
-        closed = _explicit(_apply_definitions(closed, defs).doit(integrals=False))
+        closed = _matrix_entries(_explicit(_apply_definitions(closed, defs).doit(integrals=False)))
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         fn = _COMPILED[key] = _compile(closed, rest)
