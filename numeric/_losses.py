@@ -185,7 +185,7 @@ def _bce_kernel(p: np.ndarray, y: np.ndarray, *, out: tuple[np.ndarray, ...]) ->
     a = np.where(y > 0.0, a, 0.0)
     b = np.where(omy > 0.0, b, 0.0)
     np.add(a, b, out=o)
-    np.negative(o, out=o)
+    np.subtract(0.0, o, out=o)  # −(a + b), with 0 − (−0) = +0 for a zero loss
 
 
 def _bce_grad_kernel(p: np.ndarray, y: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:
@@ -616,7 +616,7 @@ def _ce_labels_kernel(
     k = zb.shape[1]
     rows, idx, _ = _shifted_logits(zb, temperature, x, check=check)
     xt = x[rows, tb]  # (z_t − m)/T <= 0
-    sum_x = x.sum(axis=1) if eps > 0.0 else None  # Σ_k (z_k − m)/T <= 0
+    uniform = _uniform_term(x, eps) if want_loss and eps > 0.0 else None
     s = _exp_rest(x, rows, idx, x)
     if want_loss:
         l1 = np.log1p(s)
@@ -625,7 +625,7 @@ def _ce_labels_kernel(
             np.subtract(l1, xt, out=loss)
         else:
             # y^ε = (1 − ε) onehot + ε/K: (1 − ε)(m − z_t)/T + (ε/K) Σ (m − z_k)/T + log1p(s')
-            loss[...] = l1 - (eps / k) * sum_x
+            loss[...] = l1 + uniform
             if eps < 1.0:
                 loss -= (1.0 - eps) * xt
     if want_grad:
@@ -666,14 +666,14 @@ def _ce_probs_kernel(
         prod = np.zeros_like(x)
         np.multiply(yb, x, out=prod, where=yb != 0.0)
         cross = -prod.sum(axis=1)
-        sum_x = x.sum(axis=1) if eps > 0.0 else None
+        uniform = _uniform_term(x, eps) if eps > 0.0 else None
     s = _exp_rest(x, rows, idx, x)
     if want_loss:
         l1 = np.log1p(s)
         if eps == 0.0:
             np.add(cross, l1, out=loss)
         else:
-            loss[...] = l1 - (eps / k) * sum_x
+            loss[...] = l1 + uniform
             if eps < 1.0:
                 loss += (1.0 - eps) * cross
     if want_grad:
@@ -692,6 +692,23 @@ def _ce_probs_kernel(
         x[rows, idx] = np.where(confident, one_minus - s / denom, x[rows, idx])
         if temperature != 1.0:
             np.divide(x, temperature, out=x)
+
+
+def _uniform_term(x: np.ndarray, eps: float) -> np.ndarray:
+    """``(ε/K) Σ_k (m − z_k)/T = −(ε/K) Σ_k x_k >= 0`` per row, ``+inf`` for a masked class.
+
+    Where the plain sum overflows although the scaled one need not, the row is summed
+    again after scaling.
+    """
+    w = eps / x.shape[1]
+    # a sum beyond the float range is redone below (or is honestly +inf)
+    with np.errstate(over="ignore"):
+        total = -x.sum(axis=1)
+    redo = np.isinf(total) & np.isfinite(x).all(axis=1)
+    total *= w
+    if redo.any():
+        total[redo] = -(x[redo] * w).sum(axis=1)
+    return total
 
 
 def smooth_labels(
@@ -831,8 +848,11 @@ def distillation_loss(
     :math:`p G(u)` is evaluated as :math:`p + q(u - 1)` for :math:`u \ge 1`, by its Taylor
     series (positive coefficients) for :math:`0 \le u < 1`, as :math:`q\,(e^{v} - 1 - v)`
     with :math:`v = -u` by its positive series for :math:`0 < v < 2` and as
-    :math:`p - q(1 + v)` for :math:`v \ge 2`.  :math:`u` comes from the logit differences
-    and :math:`\log \sum_k p_k e^{\rho_k}` through ``log1p``/``expm1`` (no ``lse − lse``).
+    :math:`p - q(1 + v)` for :math:`v \ge 2`.  :math:`u_k = \rho_k - D` with
+    :math:`\rho = (t - \max t)/T - (s - \max s)/T` and :math:`D = \log\sum_k p_k
+    e^{\rho_k}`, computed as :math:`c + \operatorname{log1p}(\sum_k p_k
+    \operatorname{expm1}(\rho_k - c))` around the estimate :math:`c` = difference of the two
+    logsumexps, so that :math:`u` keeps its digits where :math:`q \approx p`.
 
     Accuracy: ≤ 4 ULP where well-conditioned; otherwise relative error ≤ 4 ε κ with
     :math:`\kappa = \sum_k (|s_k| |\partial L/\partial s_k| + |t_k| |\partial L/\partial
@@ -975,19 +995,26 @@ def _distill_kernel(
     inf_row = (s_masked & ~t_masked).any(axis=1)
     # ρ = α − β = log(q/p) + const; −inf where the teacher masks the class
     rho = alpha - np.where(s_masked, 0.0, beta)
-    rho -= rho.max(axis=1, keepdims=True)  # ρ' = ρ − max ρ <= 0
-    # log Σ p e^{ρ'} = log1p(Σ p expm1(ρ')) (Σ p = 1); direct log where that is near −1
-    x_sum = (p * np.expm1(rho)).sum(axis=1)
-    shift = np.log1p(np.maximum(x_sum, -0.5))
-    far = x_sum <= -0.5
-    if far.any():
-        shift[far] = np.log((p[far] * np.exp(rho[far])).sum(axis=1))
+    # log q_k − log p_k = ρ_k − D with D = lse(α) − lse(β) = log Σ_j p_j e^{ρ_j}.
+    # c = log1p(s'_q) − log1p(s'_p) approximates D to a few eps·(1 + |D|); then
+    # D − c = log1p(Σ_j p_j expm1(ρ_j − c)) (Σ p = 1) is a small correction whose terms
+    # are as small as ρ − c, so u = (ρ − c) − (D − c) is accurate even where q ≈ p
+    c = np.log1p(s_q) - np.log1p(s_p)
+    rho -= c[:, None]
+    big = rho > 600.0  # q_k > e^600 p_k: p_k expm1(ρ'_k) from logs, without overflow
+    terms = p * np.expm1(np.minimum(rho, 600.0))
+    if big.any():
+        log_p = beta - np.log1p(s_p)[:, None]
+        terms[big] = np.exp(log_p[big] + rho[big]) - p[big]
+    shift = np.log1p(terms.sum(axis=1))
     u = rho - shift[:, None]  # u = log(q/p), −inf where the teacher masks the class
     ok = ~t_masked & ~inf_row[:, None]
 
     if want_loss:
         loss = outs.pop(0)
-        terms = np.zeros_like(u)
+        # p G(u) → p as u → −∞: a class the teacher masks adds its student mass
+        # (Σ_k p_k G(u_k) = KL needs Σ p = Σ q = 1 over all classes)
+        terms = np.where(t_masked, p, 0.0)
         hi = ok & (u >= 1.0)
         mid = ok & (u >= 0.0) & (u < 1.0)
         low = ok & (u < 0.0) & (u > -2.0)
@@ -1008,7 +1035,7 @@ def _distill_kernel(
         np.subtract(p, q, out=grad)
         near = ok & (np.abs(u) < 1.0)
         # p − q = −p expm1(log(q/p)) without cancellation where q ≈ p
-        grad[near] = -p[near] * np.expm1(u[near])
+        grad[near] = -p[near] * np.expm1(u[near]) + 0.0  # (+ 0.0: a zero is +0)
         if temperature != 1.0:
             grad *= temperature
 

@@ -141,15 +141,57 @@ def cond_budget(exact: Iterable, kappa: Iterable, dtype, ulps: float = 4.0) -> l
     return out
 
 
-def mp_partial(f: Callable, x, **options):
-    """``df/dx`` by ``mpmath.diff`` with a step relative to ``|x|`` (absolute at 0).
+def mp_partial(f: Callable, x, *, relative: bool = False, **options):
+    """``df/dx`` by ``mpmath.diff``, with a step on the scale ``f`` varies on, at enough precision.
 
-    Call inside ``mpmath.workdps``.  The step is ``|x| 2^-(prec+10)`` (``mpmath.diff``'s own
-    ``relative=True`` scales it the wrong way for small ``|x|``), so points near 0 or near
-    a boundary (a probability of 1e-300) are differentiated on their own scale; ``diff``
-    evaluates ``f`` at twice the working precision.
+    Call inside ``mpmath.workdps``.  The step is ``s 2^-(prec+10)`` with ``s = min(|x|, 1)``
+    by default — relative below 1, so a probability of 1e-300 is differentiated on its own
+    scale, and absolute above, where losses of logits vary on a scale of 1 even at
+    ``z ~ 1e300`` — or ``s = |x|`` with ``relative=True`` (for functions that are linear
+    or slowly varying at large ``|x|``; cheaper there).  The working precision grows by
+    ``|log2 |x||`` bits where needed so that ``x ± h`` and ``f(x ± h) - f(x)`` are resolved.
+    (``mpmath.diff``'s own ``relative=True`` scales the step the wrong way for small ``|x|``.)
     """
     x = mpmath.mpf(x)
-    scale = abs(x) if x != 0 else mpmath.mpf(1)
+    if x == 0:
+        return mpmath.diff(f, x, h=mpmath.ldexp(1, -(mpmath.mp.prec + 10)), **options)
+    mag = int(mpmath.mag(x))
+    scale = abs(x) if relative else min(abs(x), mpmath.mpf(1))
     h = scale * mpmath.ldexp(1, -(mpmath.mp.prec + 10))
+    options.setdefault("addprec", 10 + (max(0, -mag) if relative else abs(mag)))
     return mpmath.diff(f, x, h=h, **options)
+
+
+def dps_for(*, magnitude: float = 0.0, spread: float = 0.0, extra: int = 0) -> int:
+    """Digits for a reference whose definition cancels: ``DPS`` plus what the data eat.
+
+    ``magnitude``: the largest ``|x|`` that is subtracted from another (``lse - z_t`` with
+    ``z ~ 1e300`` needs 300 more digits).  ``spread``: the largest ``d`` in a
+    ``1 + e^-d`` that must be resolved (``log(1 + e^-700)``); beyond 800 the ``e^-d`` is
+    below every float, so it may be lost and adds nothing.
+    """
+    digits = DPS + extra + 5
+    if magnitude > 1.0 and np.isfinite(magnitude):
+        digits += int(np.ceil(np.log10(magnitude)))
+    if 0.0 < spread <= 800.0:
+        digits += int(spread / np.log(10.0)) + 1
+    return digits
+
+
+def dps_for_row(*rows, extra: int = 0) -> int:
+    """:func:`dps_for` a row of logits (several rows: the most demanding).
+
+    Magnitude: the largest finite ``|z_k|`` (``z_k - lse`` cancels to that many digits);
+    spread: the largest gap ``max z - z_k`` up to 800 (``e^{-gap}`` next to 1 must be seen).
+    """
+    digits = DPS + extra + 5
+    for row in rows:
+        finite = [float(v) for v in np.ravel(row) if np.isfinite(v)]
+        if not finite:
+            continue
+        m = max(finite)
+        gaps = [m - v for v in finite if m - v <= 800.0]
+        digits = max(
+            digits, dps_for(magnitude=max(map(abs, finite)), spread=max(gaps), extra=extra)
+        )
+    return digits
