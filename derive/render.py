@@ -79,8 +79,57 @@ def _reliance_latex(r: Reliance) -> str:
     return _tex_escape(str(r))
 
 
-def _tex_escape(s: str) -> str:
-    out = []
+def _greek() -> dict[str, str]:
+    import unicodedata
+
+    out = {}
+    for code in range(0x391, 0x3CA):
+        name = unicodedata.name(chr(code), "")
+        if not name.startswith("GREEK") or "FINAL" in name:
+            continue
+        word = name.split()[-1].lower()
+        word = {"lamda": "lambda", "epsilon": "epsilon", "omicron": "o"}.get(word, word)
+        if "CAPITAL" in name:
+            word = word.capitalize()
+            if word not in ("Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma",
+                            "Upsilon", "Phi", "Psi", "Omega"):
+                out[chr(code)] = unicodedata.name(chr(code)).split()[-1][0]  # Alpha -> A
+                continue
+        elif word == "o":
+            out[chr(code)] = "o"
+            continue
+        out[chr(code)] = rf"\ensuremath{{\{word}}}"
+    out["φ"] = r"\ensuremath{\varphi}"  # as SymPy prints the lossproof function phi
+    return out
+
+
+#: Unicode that reasons and statements use, as LaTeX that pdflatex compiles (text or math).
+_UNICODE_TEX = {
+    **_greek(),
+    "−": r"\ensuremath{-}", "–": "--", "—": "---", "…": r"\ldots{}", "·": r"\ensuremath{\cdot}",
+    "×": r"\ensuremath{\times}", "±": r"\ensuremath{\pm}", "‖": r"\ensuremath{\|}",
+    "→": r"\ensuremath{\to}", "←": r"\ensuremath{\leftarrow}",
+    "⇒": r"\ensuremath{\Rightarrow}", "↔": r"\ensuremath{\leftrightarrow}",
+    "∂": r"\ensuremath{\partial}", "∇": r"\ensuremath{\nabla}",
+    "∈": r"\ensuremath{\in}", "√": r"\ensuremath{\surd}", "∞": r"\ensuremath{\infty}",
+    "∫": r"\ensuremath{\int}", "∑": r"\ensuremath{\sum}", "∏": r"\ensuremath{\prod}",
+    "≈": r"\ensuremath{\approx}", "≠": r"\ensuremath{\neq}", "≤": r"\ensuremath{\le}",
+    "≥": r"\ensuremath{\ge}", "≡": r"\ensuremath{\equiv}", "∝": r"\ensuremath{\propto}",
+    "⊗": r"\ensuremath{\otimes}", "∘": r"\ensuremath{\circ}", "ℓ": r"\ensuremath{\ell}",
+    "½": r"\ensuremath{\tfrac{1}{2}}", "ᵀ": r"\ensuremath{^{T}}", "⁻": r"\ensuremath{^{-}}",
+    "⁺": r"\ensuremath{^{+}}", "¹": r"\ensuremath{^{1}}", "²": r"\ensuremath{^{2}}",
+    "³": r"\ensuremath{^{3}}",
+    **{chr(0x2080 + d): rf"\ensuremath{{_{{{d}}}}}" for d in range(10)},  # subscript digits
+    "ŷ": r"\ensuremath{\hat{y}}", "’": "'", "‘": "`", "“": "``", "”": "''",
+}
+_COMBINING_HAT = "\u0302"
+
+
+def _tex_escape(s: str, *, unicode: bool = True) -> str:
+    """``s`` as LaTeX text: special characters escaped and (``unicode=True``) the Unicode
+    math symbols of reasons (−, ≥, ‖, σ, ₂, p̂ …) written as LaTeX, so that pdflatex
+    compiles the document.  (MathJax shows Unicode as it is: notebook display keeps it.)"""
+    out: list[str] = []
     for ch in s:
         if ch in "&%$#_{}":
             out.append("\\" + ch)
@@ -90,6 +139,10 @@ def _tex_escape(s: str) -> str:
             out.append(r"\textasciicircum{}")
         elif ch == "\\":
             out.append(r"\textbackslash{}")
+        elif unicode and ch == _COMBINING_HAT and out:
+            out[-1] = rf"\ensuremath{{\hat{{{out[-1]}}}}}"
+        elif unicode and ch in _UNICODE_TEX:
+            out.append(_UNICODE_TEX[ch])
         else:
             out.append(ch)
     return "".join(out)
@@ -236,7 +289,7 @@ def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) 
         left = "" if lhs is None else latex(lhs)
         if display:
             row = f"{left} &{_LATEX_REL[rel]} {latex(rhs)}"
-            rows.append(rf"{row} && \text{{({i}) {_tex_escape(step.reason)}}}")
+            rows.append(rf"{row} && \text{{({i}) {_tex_escape(step.reason, unicode=False)}}}")
         else:
             why = _tex_escape(step.reason)
             if step.relies_on:
