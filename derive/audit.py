@@ -48,7 +48,8 @@ Row::
     passed          bool
     error           str | null: the exception the implementation raised
     worst           [{"input", "expected", "got": str, "ulp", "rel", "budget": number}]
-                    up to 8 inputs, worst first (failing ones first)
+                    up to 8 inputs, worst first (failing ones first), one per distinct
+                    (expected, got) pair
     failures        the same for up to 50 failing outputs, worst first
 """
 
@@ -75,6 +76,7 @@ __all__ = ["PEERS", "SCHEMA_VERSION", "AuditReport", "Peer", "Row", "run", "to_m
 SCHEMA_VERSION = 1
 DEFAULT_POINTS = 60
 DEFAULT_MARKDOWN = "proofs/audit.md"
+_MD_FAILURES = 10  # distinct failing inputs shown per row in the Markdown
 
 
 @dataclass(frozen=True)
@@ -599,11 +601,16 @@ def to_markdown(report: AuditReport) -> str:
         for r in failing:
             out += ["", f"### {_md(r.implementation)} — {r.reference} {r.quantity}", "",
                     "| input | expected | got | ULP | budget |", "|---|---|---|---|---|"]
-            for w in r.worst:
-                if w["ulp"] <= w["budget"]:
-                    continue
+            seen: set[tuple[str, str]] = set()
+            for w in r.failures:
+                if (w["expected"], w["got"]) in seen or len(seen) == _MD_FAILURES:
+                    continue  # one input per distinct (expected, got) pair
+                seen.add((w["expected"], w["got"]))
                 out.append(f"| `{_md(w['input'])}` | {w['expected']} | {w['got']} | "
                            f"{_g(w['ulp'])} | {_g(w['budget'])} |")
+            if r.over_budget > len(seen):
+                out.append(f"\n({r.over_budget} failing outputs in all; `--json` lists up "
+                           f"to 50.)")
     return "\n".join(out) + "\n"
 
 
