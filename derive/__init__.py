@@ -12,6 +12,13 @@ Export (see ``derive.export``)
 export(name, target="numpy") -> callable      the stable closed form as a function
 export_source(name, target) -> str            self-contained source (``python``, ``c``)
 
+Checking other people's formulas
+--------------------------------
+derive.testing.assert_matches_reference(fn, name, grad=...)   a loss (and its gradient)
+                            against the mpmath definition at adversarial points
+derive.strategies           hypothesis strategies for logits, distributions, Gaussians
+derive.audit                ``lossproof audit``: torch, jax/optax, scipy, scikit-learn
+
 Building blocks (``derive.core``)
 ---------------------------------
 Derivation, Step, Assumption, Identity, Definition, EarlierResult, DerivationError,
