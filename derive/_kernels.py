@@ -94,6 +94,22 @@ def _exp_minus_logsumexp(a, x, axis):
     m = {np_}.where({np_}.isfinite(m), m, 0)
     return {np_}.exp(a - m) / {np_}.sum({np_}.exp(x - m), axis=axis, keepdims=True)
 ''',
+        "_softmax_plus": f'''
+def _softmax_plus(a, x, axis, t):
+    # p + t for the softmax entry p = e^(a - logsumexp(x)), a = x at the free index. An entry
+    # above 1/2 is the largest one, and there p + t = (1 + t) - sum_(k != argmax) e^(x_k - m)/S
+    # (S = sum_k e^(x_k - m), m = max x): p - y keeps its tiny value when p and y are near 1
+    xm = {np_}.moveaxis(x, axis, -1)
+    m = {np_}.max(xm, axis=-1, keepdims=True)
+    m = {np_}.where({np_}.isfinite(m), m, 0)
+    e = {np_}.exp(xm - m)
+    first = {np_}.arange(xm.shape[-1]) == {np_}.argmax(xm, axis=-1)[..., None]
+    s = {np_}.moveaxis({np_}.sum(e, axis=-1, keepdims=True), -1, axis)
+    rest = {np_}.moveaxis({np_}.sum({np_}.where(first, 0, e), axis=-1, keepdims=True), -1, axis)
+    m = {np_}.moveaxis(m, -1, axis)
+    p = {np_}.exp(a - m) / s
+    return {np_}.where(p > 0.5, (1 + t) - rest / s, p + t)
+''',
         "_logsumexp": f'''
 def _logsumexp(x, axis):
     # log sum_k e^x_k = m + log1p(sum_(k != argmax) e^(x_k - m)), m = max_k x_k: nothing
@@ -209,6 +225,22 @@ def _exp_minus_logsumexp(a, x, axis):
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
     return torch.exp(a - m) / torch.sum(torch.exp(x - m), dim=axis, keepdim=True)
 ''',
+    "_softmax_plus": '''
+def _softmax_plus(a, x, axis, t):
+    # p + t for the softmax entry p = e^(a - logsumexp(x)); above 1/2 (the largest entry)
+    # p + t = (1 + t) - sum_(k != argmax) e^(x_k - m) / S, which keeps p - y exact near 1
+    xm = torch.movedim(x, axis, -1)
+    m = torch.amax(xm, dim=-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    e = torch.exp(xm - m)
+    first = torch.arange(xm.shape[-1], device=xm.device) == torch.argmax(xm, dim=-1, keepdim=True)
+    s = torch.movedim(torch.sum(e, dim=-1, keepdim=True), -1, axis)
+    rest = torch.movedim(torch.sum(torch.where(first, torch.zeros_like(e), e), dim=-1,
+                                   keepdim=True), -1, axis)
+    m = torch.movedim(m, -1, axis)
+    p = torch.exp(a - m) / s
+    return torch.where(p > 0.5, (1 + t) - rest / s, p + t)
+''',
     "_logsumexp": '''
 def _logsumexp(x, axis):
     # m + log1p(sum_(k != argmax) e^(x_k - m)), m = max x: no overflow, small terms kept
@@ -311,6 +343,23 @@ def _exp_minus_logsumexp(a, x, axis):
     e = np.frompyfunc(mpmath.exp, 1, 1)
     den = np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, e(x - m)), axis)
     return e(a - m) / den
+''',
+    "_softmax_plus": '''
+def _softmax_plus(a, x, axis, t):
+    # p + t for the softmax entry p = e^(a - logsumexp(x)); above 1/2 (the largest entry)
+    # p + t = (1 + t) - sum_(k != argmax) e^(x_k - m) / S, which keeps p - y exact near 1
+    e_ = np.frompyfunc(mpmath.exp, 1, 1)
+    xm = np.moveaxis(x, axis, -1)
+    m = np.max(xm, axis=-1, keepdims=True)
+    m = np.where(np.frompyfunc(mpmath.isfinite, 1, 1)(m).astype(bool), m, 0)
+    e = e_(xm - m)
+    first = np.arange(xm.shape[-1]) == np.argmax(xm, axis=-1)[..., None]
+    s = np.moveaxis(np.apply_along_axis(mpmath.fsum, -1, e)[..., None], -1, axis)
+    rest = np.moveaxis(np.apply_along_axis(mpmath.fsum, -1, np.where(first, 0, e))[..., None],
+                       -1, axis)
+    m = np.moveaxis(m, -1, axis)
+    p = e_(a - m) / s
+    return np.where(p > 0.5, (1 + t) - rest / s, p + t)
 ''',
     "_logsumexp": '''
 def _logsumexp_1(v):

@@ -172,6 +172,18 @@ class _ExpMinusLSE(sympy.Function):
     nargs = 3
 
 
+class _SoftmaxPlus(sympy.Function):
+    """``softmax_i(f) + t`` where the softmax entry is ``exp(a − logsumexp(f))``."""
+
+    nargs = 4
+
+
+class _RatioPow(sympy.Function):
+    """``(x / y)**n`` kept as a ratio raised to a power."""
+
+    nargs = 3
+
+
 class _Delta(sympy.Function):
     """KroneckerDelta of two index values, printed as a comparison ``(a == b)``."""
 
@@ -231,11 +243,16 @@ def _numbers_to_floats(e: sympy.Basic) -> sympy.Basic:
     return e.replace(is_const, lambda x: sympy.Float(x.evalf(30), 30))
 
 
-def lower(derivation, expr: sympy.Basic, reserved: set[str]) -> Lowered:
+def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = True) -> Lowered:
     """Rename every symbol to a sanitised identifier and turn index notation (``Indexed``,
     ``Sum``/``Product``/``logsumexp`` over an index, ``KroneckerDelta``) into array
     operations over index axes.  Raises ValueError/NotImplementedError when the result is
-    not a closed form of the parameters in a shape this exporter handles."""
+    not a closed form of the parameters in a shape this exporter handles.
+
+    With ``stable`` (not for the naive exports), three composite patterns get kernels:
+    ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp), a softmax entry plus a
+    target (``p_i − y_i`` via the complement of the largest entry) and ``x^n/y^n``
+    (as ``(x/y)^n``)."""
     d = derivation
     params = tuple(d.parameters)
     if not params:
@@ -370,6 +387,23 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str]) -> Lowered:
             low.index_sizes[pos[k]] = size(hi)
         return sympy.Integer(pos[k])
 
+    def softmax_parts(e):
+        """(a, f, axis, is_softmax) when ``e`` is e^(a − logsumexp_k f_k); is_softmax when
+        a is f at a free index (so e is an entry of the softmax of f), else None."""
+        if not isinstance(e, sympy.exp):
+            return None
+        terms = sympy.Add.make_args(e.args[0])
+        lses = [t for t in terms if isinstance(-t, logsumexp) and len((-t).limits) == 1]
+        if len(lses) != 1:
+            return None
+        lse = -lses[0]
+        (k, lo, hi), f = lse.limits[0], lse.function
+        if k not in f.free_symbols:
+            return None
+        a = sympy.Add(*[t for t in terms if t is not lses[0]])
+        entry = any(f.xreplace({k: j}) == a for j in free_idx)
+        return a, f, axis(k, lo, hi), entry
+
     def walk(e):
         if isinstance(e, Indexed):
             return view(e)
@@ -385,16 +419,29 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str]) -> Lowered:
                     out = _REDUCTIONS[kind](walk(f) if out is None else out, axis(k, lo, hi))
                 f = kind(f, (k, lo, hi))
             return out
-        if isinstance(e, sympy.exp):
-            # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m): the softmax pattern
-            terms = sympy.Add.make_args(e.args[0])
-            lses = [t for t in terms if isinstance(-t, logsumexp) and len((-t).limits) == 1]
-            if len(lses) == 1:
-                lse = -lses[0]
-                (k, lo, hi), f = lse.limits[0], lse.function
-                if k in f.free_symbols:
-                    a = sympy.Add(*[t for t in terms if t is not lses[0]])
-                    return _ExpMinusLSE(walk(a), walk(f), axis(k, lo, hi))
+        if stable and isinstance(e, sympy.Add):
+            # softmax_i + t with softmax_i = e^(f_i - logsumexp_k f_k): near 1 it is the
+            # largest entry and (1 + t) - sum_(k != argmax) softmax_k keeps p_i - y_i exact
+            for term in e.args:
+                parts = softmax_parts(term)
+                if parts is not None and parts[3]:
+                    a, f, ax, _ = parts
+                    rest = sympy.Add(*[x for x in e.args if x is not term])
+                    return _SoftmaxPlus(walk(a), walk(f), ax, walk(rest))
+        if stable and isinstance(e, sympy.exp) and softmax_parts(e) is not None:
+            # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max f
+            a, f, ax, _ = softmax_parts(e)
+            return _ExpMinusLSE(walk(a), walk(f), ax)
+        if stable and isinstance(e, sympy.Mul):
+            # x^n / y^n as (x/y)^n: neither power over- or underflows on its own
+            pows = [t for t in e.args if isinstance(t, sympy.Pow) and t.exp.is_Integer
+                    and not t.base.is_number]
+            for num in pows:
+                den = next((t for t in pows if t.exp == -num.exp and num.exp > 1), None)
+                if den is not None:
+                    rest = [t for t in e.args if t is not num and t is not den]
+                    return sympy.Mul(*[walk(t) for t in rest]) * _RatioPow(
+                        walk(num.base), walk(den.base), num.exp)
         if isinstance(e, KroneckerDelta):
             return _Delta(walk(e.args[0]), walk(e.args[1]))
         if isinstance(e, (sympy.Symbol, Idx)):
@@ -499,6 +546,9 @@ class _ArrayPrinter(PythonCodePrinter):
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
 
+    def _print_UnevaluatedExpr(self, expr):
+        return f"({self._print(expr.args[0])})"  # a term the rewrite wants computed first
+
     def _print_tanh(self, expr):
         return self._call("tanh", expr.args[0])
 
@@ -586,6 +636,16 @@ class _ArrayPrinter(PythonCodePrinter):
         f, p = expr.args
         self.kernels.add(expr.kernel)
         return f"{expr.kernel}({self._print(f)}, {int(p) - self.naxes})"
+
+    def _print__SoftmaxPlus(self, expr):
+        a, f, p, t = expr.args
+        self.kernels.add("_softmax_plus")
+        return (f"_softmax_plus({self._print(a)}, {self._print(f)}, {int(p) - self.naxes}, "
+                f"{self._print(t)})")
+
+    def _print__RatioPow(self, expr):
+        x, y, n = expr.args
+        return f"(({self._print(x)})/({self._print(y)}))**{int(n)}"
 
     def _print__ExpMinusLSE(self, expr):
         a, f, p = expr.args
@@ -679,6 +739,21 @@ class _CPrinter(C99CodePrinter):
         a, b = (self._print(x) for x in expr.args)
         return f"({a} == {b})"
 
+    def _print_UnevaluatedExpr(self, expr):
+        return f"({self._print(expr.args[0])})"  # a term the rewrite wants computed first
+
+    def _print__RatioPow(self, expr):
+        x, y, n = expr.args
+        return f"pow(({self._print(x)})/({self._print(y)}), {int(n)})"
+
+    def _print_Piecewise(self, expr):
+        if expr.args[-1].cond != True:  # noqa: E712 - sympy true
+            raise NotImplementedError("Piecewise without an otherwise branch")
+        out = self._print(expr.args[-1].expr)
+        for e, c in reversed(expr.args[:-1]):
+            out = f"(({self._print(c)}) ? ({self._print(e)}) : ({out}))"
+        return out
+
     def _positions(self, e) -> set[int]:
         out: set[int] = set()
         for s in e.atoms(sympy.Symbol):
@@ -689,6 +764,31 @@ class _CPrinter(C99CodePrinter):
         for r in e.atoms(_ReductionBase, _ExpMinusLSE):
             out.discard(int(r.args[-1]))
         return out
+
+    def _print__SoftmaxPlus(self, expr):
+        # softmax_i + t; for the entry above 1/2 (the largest), (1 + t) - rest/S with
+        # rest = sum over the other entries of e^(f_k - m)
+        a, f, p, t = expr.args
+        p = int(p)
+        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
+        self.ntemp += 1
+        tn = f"lp_t{self.ntemp}"
+        i, n = self.loop_var(p), self.low.index_sizes[p]
+        body, pre = self._loop_body(f)
+        loop = f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n"
+        code = [
+            f"double {tn}_m = -INFINITY, {tn}_s = 0.0, {tn}_r = 0.0;",
+            f"int {tn}_a = 0;",
+            f"{loop}{pre}        double v = {body};\n"
+            f"        if (!(v <= {tn}_m)) {{ {tn}_m = v; {tn}_a = {i}; }}\n    }}",
+            f"if (!isfinite({tn}_m)) {{ {tn}_m = 0.0; }}",
+            f"{loop}{pre}        double e = exp({body} - {tn}_m);\n"
+            f"        {tn}_s += e;\n        if ({i} != {tn}_a) {{ {tn}_r += e; }}\n    }}",
+        ]
+        (self.hoisted if hoist else self.pending).extend(code)
+        prob = f"(exp({self._print(a)} - {tn}_m)/{tn}_s)"
+        rest = self._print(t)
+        return f"({prob} > 0.5 ? (1 + ({rest})) - {tn}_r/{tn}_s : {prob} + ({rest}))"
 
     def _loop_body(self, f):
         """Print ``f`` inside a loop: its own reductions go into the loop body."""
@@ -937,9 +1037,9 @@ def _prepare(derivation, naive: bool) -> sympy.Basic:
 def _generate(derivation, family: str, naive: bool) -> tuple[str, Lowered]:
     expr = _prepare(derivation, naive)
     if family == "c":
-        low = lower(derivation, expr, _C_RESERVED)
+        low = lower(derivation, expr, _C_RESERVED, stable=not naive)
         return _c_source(low), low
-    low = lower(derivation, expr, _PY_RESERVED)
+    low = lower(derivation, expr, _PY_RESERVED, stable=not naive)
     return _python_source(low, family, naive=naive), low
 
 

@@ -22,6 +22,8 @@ log-sigmoid                log σ(z) = −softplus(−z)
 log-one-minus-sigmoid      log(1 − σ(z)) = −softplus(z)
 softplus                   log(1 + e^x) = softplus(x)
 one-minus-sigmoid          1 − σ(z) = σ(−z)
+sigmoid-minus-target       σ(z) − y = (1 − y) − σ(−z)   (the branch used for z > 0)
+softplus-minus-linear      softplus(z) − y z = softplus(−z) + (1 − y) z   (used for z > 0)
 logsumexp                  log Σ_k e^{f_k} = logsumexp_k(f_k)
 softmax                    1 / Σ_k e^{f_k} = e^{−logsumexp_k(f_k)}
 merge-exp                  e^a e^b = e^{a+b}
@@ -64,16 +66,31 @@ class RewriteRule:
     """One named rewrite: ``expr.replace(query, value)``.
 
     ``identity`` states the (exact) identity the rule uses; ``value`` may return its
-    argument unchanged when a closer look shows the rule does not apply.
+    argument unchanged when a closer look shows the rule does not apply.  A rule whose
+    value is a ``Piecewise`` of branches that still match (``σ(z) − y`` becomes
+    ``(1 − y) − σ(−z)`` for ``z > 0``, else ``σ(z) − y``) sets ``skip_piecewise`` so
+    that it never rewrites inside a ``Piecewise``.
     """
 
     name: str
     identity: str
     query: Callable[[sympy.Basic], bool]
     value: Callable[[sympy.Basic], sympy.Basic]
+    skip_piecewise: bool = False
 
     def __call__(self, expr: sympy.Basic) -> sympy.Basic:
-        return expr.replace(self.query, self.value)
+        if not self.skip_piecewise:
+            return expr.replace(self.query, self.value)
+
+        def walk(e):
+            if isinstance(e, sympy.Piecewise) or not e.args:
+                return e
+            args = [walk(a) for a in e.args]
+            if any(n is not o for n, o in zip(args, e.args, strict=True)):
+                e = e.func(*args)
+            return self.value(e) if self.query(e) else e
+
+        return walk(expr)
 
     def __repr__(self) -> str:
         return f"RewriteRule({self.name!r}: {self.identity})"
@@ -138,9 +155,9 @@ def _softplus(e):
 
 
 def _one_minus_sigmoid_terms(e):
-    """(c, z, the σ term) when the Add ``e`` holds a number c and the term −c·σ(z)."""
+    """(c, z, the σ term) when the Add ``e`` is c − c·σ(z) (two terms: a factor 1 − σ)."""
     c = e.as_coeff_Add()[0]
-    if c == 0:
+    if c == 0 or len(e.args) != 2:
         return None
     for t in e.args:
         k, f = t.as_coeff_Mul()
@@ -152,6 +169,47 @@ def _one_minus_sigmoid_terms(e):
 def _one_minus_sigmoid(e):
     c, z, t = _one_minus_sigmoid_terms(e)
     return c * sigmoid(-z) + Add(*[a for a in e.args if a is not t and not a.is_Number])
+
+
+def _sigmoid_plus_rest(e):
+    """(z, rest) when the Add ``e`` is σ(z) + rest with rest free of σ(z), else None."""
+    if not isinstance(e, Add):
+        return None
+    for t in e.args:
+        if isinstance(t, sigmoid):
+            rest = Add(*[a for a in e.args if a is not t])
+            if rest != 0 and not rest.has(t):
+                return t.args[0], rest
+    return None
+
+
+def _sigmoid_minus_target(e):
+    z, rest = _sigmoid_plus_rest(e)
+    # for z > 0, σ(z) is close to 1: σ(z) + rest = (1 + rest) − σ(−z), and 1 − y is exact
+    # for y near 1, so the small difference σ(z) − y survives; (1 + rest) is kept as one
+    # term (UnevaluatedExpr) so that it is computed first
+    one_plus_rest = sympy.UnevaluatedExpr(sympy.factor_terms(1 + rest))
+    return sympy.Piecewise((one_plus_rest - sigmoid(-z), z > 0), (e, True))
+
+
+def _softplus_minus_linear(e):
+    """softplus(z) + rest, rest linear in z with the slope −y → for z > 0 use
+    softplus(−z) + (z + rest), since softplus(z) = z + softplus(−z)."""
+    if not isinstance(e, Add):
+        return None
+    for t in e.args:
+        if isinstance(t, softplus):
+            z = t.args[0]
+            rest = Add(*[a for a in e.args if a is not t])
+            if rest.has(z) and not rest.has(softplus) and sympy.diff(rest, z, 2) == 0:
+                return z, rest
+    return None
+
+
+def _softplus_shift(e):
+    z, rest = _softplus_minus_linear(e)
+    return sympy.Piecewise((softplus(-z) + sympy.factor_terms(sympy.expand(z + rest)), z > 0),
+                           (e, True))
 
 
 def _log_power_factors(x) -> bool:
@@ -343,6 +401,12 @@ RULES: tuple[RewriteRule, ...] = (
     RewriteRule("one-minus-sigmoid", "1 − σ(z) = σ(−z)",
                 lambda e: isinstance(e, Add) and _one_minus_sigmoid_terms(e) is not None,
                 _one_minus_sigmoid),
+    RewriteRule("sigmoid-minus-target", "σ(z) − y = (1 − y) − σ(−z), used for z > 0",
+                lambda e: _sigmoid_plus_rest(e) is not None, _sigmoid_minus_target,
+                skip_piecewise=True),
+    RewriteRule("softplus-minus-linear", "softplus(z) − y z = softplus(−z) + (1 − y) z, for z > 0",
+                lambda e: _softplus_minus_linear(e) is not None, _softplus_shift,
+                skip_piecewise=True),
     RewriteRule("logsumexp", "log Σ_k e^{f_k} = logsumexp_k(f_k)",
                 _is_log_of(_is_sum_of_exp), _logsumexp),
     RewriteRule("softmax", "1 / Σ_k e^{f_k} = e^{−logsumexp_k(f_k)}",
@@ -412,6 +476,7 @@ def to_elementary(expr: sympy.Basic) -> sympy.Basic:
             return _ELEMENTARY[type(e)](e)
         return e.rewrite(exp)
 
+    expr = expr.replace(lambda e: isinstance(e, sympy.UnevaluatedExpr), lambda e: e.args[0])
     for _ in range(4):
         new = expr.replace(lambda e: isinstance(e, classes), back)
         if new == expr:
