@@ -120,7 +120,8 @@ _UNICODE_TEX = {
     "⁺": r"\ensuremath{^{+}}", "¹": r"\ensuremath{^{1}}", "²": r"\ensuremath{^{2}}",
     "³": r"\ensuremath{^{3}}",
     **{chr(0x2080 + d): rf"\ensuremath{{_{{{d}}}}}" for d in range(10)},  # subscript digits
-    "ŷ": r"\ensuremath{\hat{y}}", "’": "'", "‘": "`", "“": "``", "”": "''",
+    "ŷ": r"\ensuremath{\hat{y}}", "′": r"\ensuremath{'}", "″": r"\ensuremath{''}",
+    "’": "'", "‘": "`", "“": "``", "”": "''",
 }
 _COMBINING_HAT = "\u0302"
 
