@@ -1,0 +1,129 @@
+"""derive.render: text, Markdown ($$ blocks, numbered steps with reasons and reliances) and
+LaTeX (align* body; a complete document with --standalone), σ printed as \\sigma."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sympy
+from sympy import Eq, Function, Symbol
+
+import derive
+from derive import render
+from derive.core import Definition, Derivation, Identity, Interval, Step
+from derive.functions import sigmoid
+
+z = Symbol("z", real=True)
+L = Function("L")
+SIGMA_PRIME = Identity("derivative of the sigmoid",
+                       Eq(sympy.Derivative(sigmoid(z), z), sigmoid(z) * (1 - sigmoid(z))),
+                       {z: Interval(-10, 10)})
+
+
+@pytest.fixture(scope="module")
+def small() -> Derivation:
+    """log σ(z) differentiated — uses σ, an identity, a continuation and an inequality."""
+    d = Derivation(
+        name="log-sigmoid-slope",
+        title="Slope of log σ",
+        statement="d/dz log σ(z) = 1 − σ(z) ∈ (0, 1) & more_than_0",
+        topic="test",
+        steps=[
+            Step(Eq(L(z), sympy.log(sigmoid(z))), "definition"),
+            Step(Eq(sympy.Derivative(L(z), z), sigmoid(z) * (1 - sigmoid(z)) / sigmoid(z)),
+                 "chain rule: d log u = u′/u", relies_on=(SIGMA_PRIME,)),
+            Step(1 - sigmoid(z), "cancel σ(z) > 0"),
+            Step(sympy.S.Zero, "σ(z) < 1", relation=">="),
+        ],
+        result=Eq(sympy.Derivative(L(z), z), 1 - sigmoid(z)),
+        domains={z: Interval(-20, 20)},
+        definitions=[Definition(L(z), sympy.log(sigmoid(z)))],
+        parameters=(z,),
+    )
+    d.verify()
+    return d
+
+
+class TestText:
+    def test_numbered_steps_with_reasons_and_reliances(self, small):
+        text = small.to_text()
+        assert text.startswith("Slope of log σ\n==============\n")
+        for i, step in enumerate(small.steps, start=1):
+            assert f"({i}) " in text
+            assert f"because: {step.reason}" in text
+        assert "relies on: identity derivative of the sigmoid" in text
+        assert "    ≥ 0" in text  # the inequality continuation
+        assert "Result: Derivative(L(z), z) = 1 - sigmoid(z)" in text
+
+    def test_reports_how_it_was_checked(self, small):
+        assert "5 claims checked (4 steps and the result)" in small.to_text()
+
+    def test_deterministic(self, small):
+        assert small.to_text() == small.to_text()
+
+
+class TestMarkdown:
+    def test_math_in_double_dollar_blocks(self, small):
+        md = small.to_markdown()
+        blocks = re.findall(r"\n\$\$\n(.+?)\n\$\$\n", md, flags=re.S)
+        assert len(blocks) == len(small.steps) + 1  # every step and the result
+        assert r"\sigma\left(z\right)" in blocks[0]
+        assert blocks[-1].startswith(r"\frac{d}{d z} L{\left(z \right)} = 1 - \sigma")
+
+    def test_numbered_steps_reasons_and_relies_on(self, small):
+        md = small.to_markdown()
+        assert md.startswith("# Slope of log σ\n")
+        for i, step in enumerate(small.steps, start=1):
+            assert f"**Step {i}.** {step.reason}" in md
+        assert "Relies on: identity *derivative of the sigmoid*: $" in md
+        assert "## Derivation" in md and "## Result" in md
+
+    def test_heading_level_and_notebook_repr(self, small):
+        assert small.to_markdown() == small._repr_markdown_()
+        assert render.to_markdown(small, heading_level=2).startswith("## Slope")
+
+    def test_information_derivation(self):
+        md = derive.get("kl-nonnegative").to_markdown()
+        assert r"D_{\mathrm{KL}}\left(p \,\|\, q\right)" in md
+        assert r"\sum_{k=1}^{K}" in md
+        assert r"\ge 0" in md
+
+
+class TestLatex:
+    def test_align_body(self, small):
+        tex = small.to_latex()
+        assert tex.startswith("\\begin{align*}\n") and tex.endswith("\\end{align*}\n")
+        assert tex.count(r"\intertext{") == len(small.steps)
+        assert r"\sigma\left(z\right)" in tex
+        assert r"&\ge 0" in tex
+        assert "documentclass" not in tex
+
+    def test_standalone_is_a_complete_document(self, small):
+        tex = small.to_latex(standalone=True)
+        assert tex.startswith("\\documentclass")
+        assert "\\begin{document}" in tex and tex.rstrip().endswith("\\end{document}")
+        assert small.to_latex() in tex
+        assert "\\textbf{Result.}" in tex
+
+    def test_text_is_escaped_for_latex(self, small):
+        tex = small.to_latex(standalone=True)
+        assert r"more\_than\_0" in tex and r"\&" in tex
+        # Unicode in reasons and statements becomes LaTeX, so that pdflatex compiles it
+        assert not re.search(r"[^\x00-\x7f]", tex), "non-ASCII left in the document"
+        assert r"\ensuremath{\sigma}" in tex and r"\ensuremath{-}" in tex
+
+    def test_notebook_display_is_an_aligned_block(self, small):
+        out = small._repr_latex_()
+        assert out.startswith("$$\\begin{aligned}") and out.endswith("\\end{aligned}$$")
+        assert r"\sigma" in out
+
+    def test_long_sums_are_broken_after_whole_terms(self):
+        tex = derive.get("mutual-information-identities").to_latex()
+        for row in tex.splitlines():
+            if row.startswith(("&\\phantom", " &", "I\\left")):
+                assert len(row) < 200
+
+    def test_relations_print_unevaluated(self):
+        assert render.latex(sympy.Ge(z, z, evaluate=False)) == r"z \ge z"
+        assert render.latex(Eq(z, 1)) == "z = 1"
