@@ -8,7 +8,12 @@ needs are emitted into its source, so every generated module is self-contained.
 
 from __future__ import annotations
 
+import sympy
+
 from derive.functions import EXPM1MX_SERIES, LOG1PMX_SERIES, horner
+
+#: φ(u) = u² Σ u^n/(n + 2)! truncated for |u| < 2 (first omitted term < 2**-56 of the result)
+_PHI_WIDE = tuple(sympy.Rational(1, sympy.factorial(n + 2)) for n in range(26))
 
 __all__ = ["MP_ELEMENTARY", "NP_AS_FLOAT", "c_kernels", "mp_kernels", "np_kernels",
            "torch_kernels"]
@@ -48,6 +53,15 @@ def _log1pmx(r):
     t = s / (2 + s)
     t2 = t * t
     return {np_}.where(small, -s * t + 2 * t * t2 * {l_series}, {np_}.log1p(r) - r)
+''',
+        "_expm1mx_logratio": f'''
+def _expm1mx_logratio(a, b, c):
+    # phi(u), u = c log(a/b): the series u^2 (1/2! + u/3! + ...) for |u| < 2, and
+    # (a/b)^c - 1 - u beyond, which needs no exp of a rounded logarithm
+    u = c * _logratio(a, b)
+    small = abs(u) < 2
+    v = {np_}.where(small, u, 0)
+    return {np_}.where(small, v * v * {horner("v", _PHI_WIDE)}, (a / b) ** c - 1 - u)
 ''',
         "_xlogy": f'''
 def _xlogy(x, y):
@@ -181,6 +195,14 @@ def _log1pmx(r):
     return torch.where(small, -s * t + 2 * t * t2 * {horner("t2", LOG1PMX_SERIES)},
                        torch.log1p(r) - r)
 ''',
+    "_expm1mx_logratio": f'''
+def _expm1mx_logratio(a, b, c):
+    # phi(u), u = c log(a/b): the series for |u| < 2, (a/b)^c - 1 - u beyond
+    u = c * _logratio(a, b)
+    small = torch.abs(u) < 2
+    v = torch.where(small, u, torch.zeros_like(u))
+    return torch.where(small, v * v * {horner("v", _PHI_WIDE)}, (a / b) ** c - 1 - u)
+''',
     "_xlogy": '''
 def _xlogy(x, y):
     # x log y with 0 log y = 0 (torch.xlogy implements exactly this convention)
@@ -299,6 +321,17 @@ def _log1pmx_1(r):
 
 _log1pmx = np.frompyfunc(_log1pmx_1, 1, 1)
 ''',
+    "_expm1mx_logratio": '''
+def _expm1mx_logratio_1(a, b, c):
+    # phi(u), u = c log(a/b); beyond |u| = 2 as (a/b)^c - 1 - u (no exp of a rounded log)
+    u = c * _logratio_1(a, b)
+    if abs(u) < 2:
+        return _expm1mx_1(u)
+    return (a / b) ** c - 1 - u
+
+
+_expm1mx_logratio = np.frompyfunc(_expm1mx_logratio_1, 3, 1)
+''',
     "_xlogy": '''
 def _xlogy_1(x, y):
     return mpmath.mpf(0) if x == 0 else x * mpmath.log(y)
@@ -379,9 +412,10 @@ MP_ELEMENTARY = ("exp", "log", "log1p", "expm1", "sqrt", "tanh", "maximum", "min
 
 
 def c_kernels() -> dict[str, str]:
+    """Kernels for C99, in an order where each is defined before its first use."""
     e_series = horner("u", EXPM1MX_SERIES)
     l_series = horner("t2", LOG1PMX_SERIES)
-    return {
+    return _c_ordered({
         "lp_sigmoid": '''
 static double lp_sigmoid(double x)
 {
@@ -427,6 +461,17 @@ static double lp_take(const double *a, int n, double label)
     return (label == i && i >= 1 && i <= n) ? a[i - 1] : NAN;
 }
 ''',
+        "lp_expm1mx_logratio": f'''
+static double lp_expm1mx_logratio(double a, double b, double c)
+{{
+    /* phi(u), u = c log(a/b): the series for |u| < 2, (a/b)^c - 1 - u beyond */
+    double u = c * lp_logratio(a, b);
+    if (fabs(u) < 2) {{
+        return u * u * {horner("u", _PHI_WIDE)};
+    }}
+    return pow(a / b, c) - 1 - u;
+}}
+''',
         "lp_xlogy": '''
 static double lp_xlogy(double x, double y)
 {
@@ -456,9 +501,15 @@ static double lp_logratio(double a, double b)
     return log(a) - log(b);
 }
 ''',
-    }
+    })
 
 
+
+
+def _c_ordered(table: dict[str, str]) -> dict[str, str]:
+    """C needs a static function defined before its first use: lp_logratio goes first."""
+    first = {k: table[k] for k in ("lp_logratio",) if k in table}
+    return {**first, **{k: v for k, v in table.items() if k not in first}}
 
 
 def torch_kernels() -> dict[str, str]:

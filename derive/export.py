@@ -53,7 +53,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from derive import _kernels
 from derive.core import IntegerRange
-from derive.functions import logsumexp
+from derive.functions import expm1mx, logratio, logsumexp
 from derive.rewrite import RULES, STABLE_BUNDLE, stabilise, to_elementary
 
 __all__ = [
@@ -176,6 +176,12 @@ class _SoftmaxPlus(sympy.Function):
     """``softmax_i(f) + t`` where the softmax entry is ``exp(a − logsumexp(f))``."""
 
     nargs = 4
+
+
+class _Expm1mxLogratio(sympy.Function):
+    """``expm1mx(c·logratio(a, b))``: the series near 0, ``(a/b)^c − 1 − u`` beyond."""
+
+    nargs = 3
 
 
 class _RatioPow(sympy.Function):
@@ -432,6 +438,11 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
             # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max f
             a, f, ax, _ = softmax_parts(e)
             return _ExpMinusLSE(walk(a), walk(f), ax)
+        if stable and isinstance(e, expm1mx):
+            # φ(c log(a/b)) = (a/b)^c − 1 − u beyond |u| = 2 (no exp of a rounded logarithm)
+            c, f = e.args[0].as_coeff_Mul()
+            if isinstance(f, logratio) and c.is_Rational:
+                return _Expm1mxLogratio(walk(f.args[0]), walk(f.args[1]), c)
         if stable and isinstance(e, sympy.Mul):
             # x^n / y^n as (x/y)^n: neither power over- or underflows on its own
             pows = [t for t in e.args if isinstance(t, sympy.Pow) and t.exp.is_Integer
@@ -647,6 +658,13 @@ class _ArrayPrinter(PythonCodePrinter):
         x, y, n = expr.args
         return f"(({self._print(x)})/({self._print(y)}))**{int(n)}"
 
+    def _print__Expm1mxLogratio(self, expr):
+        a, b, c = expr.args
+        self.kernels.update({"_expm1mx_logratio", "_logratio"})
+        if self.family == "mpmath":
+            self.kernels.add("_expm1mx")
+        return f"_expm1mx_logratio({self._print(a)}, {self._print(b)}, {self._print(c)})"
+
     def _print__ExpMinusLSE(self, expr):
         a, f, p = expr.args
         self.kernels.add("_exp_minus_logsumexp")
@@ -745,6 +763,12 @@ class _CPrinter(C99CodePrinter):
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
         return f"pow(({self._print(x)})/({self._print(y)}), {int(n)})"
+
+    def _print__Expm1mxLogratio(self, expr):
+        a, b, c = expr.args
+        self.kernels.update({"lp_expm1mx_logratio", "lp_logratio"})
+        return (f"lp_expm1mx_logratio({self._print(a)}, {self._print(b)}, "
+                f"{self._print(sympy.Float(c))})")
 
     def _print_Piecewise(self, expr):
         if expr.args[-1].cond != True:  # noqa: E712 - sympy true
@@ -947,8 +971,9 @@ def _python_source(low: Lowered, family: str, *, naive: bool) -> str:
             lines.append("    # the textbook form as written; its overflows are the point")
             lines.append('    with np.errstate(all="ignore"):')
         else:
-            lines.append("    # log 0 = -inf, x/0 = inf and overflow to inf are this form's limits")
-            lines.append('    with np.errstate(divide="ignore", over="ignore"):')
+            lines.append("    # log 0 = -inf, x/0 = inf, overflow to inf: this form's limits;")
+            lines.append("    # np.where evaluates both branches: the one not taken may be invalid")
+            lines.append('    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):')
         lines.append(f"        out = {body}")
     else:
         lines.append(f"    out = {body}")
@@ -963,7 +988,7 @@ def _python_source(low: Lowered, family: str, *, naive: bool) -> str:
         lines.append(f"    return out + np.zeros(np.broadcast_shapes({shapes}), {like}.dtype)")
     else:
         lines.append("    return out")
-    kernels += [table[k] for k in sorted(printer.kernels) if k in table]
+    kernels += [src for k, src in table.items() if k in printer.kernels]
     return header + "".join(kernels) + "\n\n" + "\n".join(lines) + "\n"
 
 
@@ -1013,7 +1038,7 @@ def _c_source(low: Lowered) -> str:
         f"{doc}"
         " * C99: cc -std=c99 -O2 -c file.c, link with -lm. */\n"
         "#include <float.h>\n#include <math.h>\n"
-        + "".join(kernels[k] for k in sorted(printer.kernels))
+        + "".join(src for k, src in kernels.items() if k in printer.kernels)
         + f"\n{sig};\n\n{sig}\n{{\n" + "\n".join(lines) + "\n}\n"
     )
 
@@ -1111,8 +1136,9 @@ def _wrap(fn: Callable, derivation, target: str, dtype, *, vector: bool) -> Call
             dt = np.dtype(dtype) if dtype is not None else _common_dtype(args)
             tdt = getattr(torch, dt.name)
             dev = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
-            conv = [a.to(tdt) if isinstance(a, torch.Tensor)
-                    else torch.as_tensor(np.asarray(a, dtype=dt), device=dev) for a in args]
+            with np.errstate(over="ignore"):  # a value beyond the dtype's range casts to +-inf
+                conv = [a.to(tdt) if isinstance(a, torch.Tensor)
+                        else torch.as_tensor(np.asarray(a, dtype=dt), device=dev) for a in args]
             return fn(*conv)
     elif target == "jax":
         import jax
@@ -1125,8 +1151,10 @@ def _wrap(fn: Callable, derivation, target: str, dtype, *, vector: bool) -> Call
             dt = np.dtype(dtype) if dtype is not None else _common_dtype(args)
             if dt == np.float64 and not jax.config.jax_enable_x64:
                 dt = np.dtype(np.float32)  # JAX computes in float32 unless x64 is enabled
-            return jitted(*[jnp.asarray(np.asarray(a, dtype=dt)) if not isinstance(a, jax.Array)
-                            else a.astype(dt) for a in args])
+            with np.errstate(over="ignore"):  # a value beyond float32's range casts to +-inf
+                conv = [jnp.asarray(np.asarray(a, dtype=dt)) if not isinstance(a, jax.Array)
+                        else a.astype(dt) for a in args]
+            return jitted(*conv)
     else:
         raise ValueError(f"target: expected one of {', '.join(TARGETS)}, got {target!r}")
     call.__name__ = _ascii_name(derivation.name)

@@ -31,6 +31,7 @@ log-exp                    log e^x = x   (x real)
 gaussian-kl                log(σ2/σ1) + σ1²/(2σ2²) − ½ = ½ φ(2 log(σ1/σ2)),  φ(u) = e^u − 1 − u
 expm1mx                    e^u − 1 − u = expm1mx(u)
 log1pmx                    log(1 + r) − r = log1pmx(r)
+xphi-at-zero               x φ(log(y/x)) = y at x = 0   (the limit; KL terms with p_k = 0)
 expm1                      e^x − 1 = expm1(x)
 log1p                      log(1 + x) = log1p(x)
 xlogy                      x log y = xlogy(x, y)   (0 log 0 = 0)
@@ -172,24 +173,25 @@ def _one_minus_sigmoid(e):
 
 
 def _sigmoid_plus_rest(e):
-    """(z, rest) when the Add ``e`` is σ(z) + rest with rest free of σ(z), else None."""
+    """(c, z, rest) when the Add ``e`` is c·σ(z) + rest (c a number, rest free of σ(z))."""
     if not isinstance(e, Add):
         return None
     for t in e.args:
-        if isinstance(t, sigmoid):
+        c, f = t.as_coeff_Mul()
+        if isinstance(f, sigmoid):
             rest = Add(*[a for a in e.args if a is not t])
-            if rest != 0 and not rest.has(t):
-                return t.args[0], rest
+            if rest != 0 and not rest.has(f):
+                return c, f.args[0], rest
     return None
 
 
 def _sigmoid_minus_target(e):
-    z, rest = _sigmoid_plus_rest(e)
-    # for z > 0, σ(z) is close to 1: σ(z) + rest = (1 + rest) − σ(−z), and 1 − y is exact
-    # for y near 1, so the small difference σ(z) − y survives; (1 + rest) is kept as one
-    # term (UnevaluatedExpr) so that it is computed first
-    one_plus_rest = sympy.UnevaluatedExpr(sympy.factor_terms(1 + rest))
-    return sympy.Piecewise((one_plus_rest - sigmoid(-z), z > 0), (e, True))
+    c, z, rest = _sigmoid_plus_rest(e)
+    # for z > 0, σ(z) is close to 1: σ(z) + r = (1 + r) − σ(−z), and 1 − y is exact for y
+    # near 1, so the small difference σ(z) − y survives; (1 + r) is kept as one term
+    # (UnevaluatedExpr) so that it is computed first
+    one_plus_rest = sympy.UnevaluatedExpr(sympy.factor_terms(1 + rest / c))
+    return sympy.Piecewise((c * (one_plus_rest - sigmoid(-z)), z > 0), (e, True))
 
 
 def _softplus_minus_linear(e):
@@ -210,6 +212,31 @@ def _softplus_shift(e):
     z, rest = _softplus_minus_linear(e)
     return sympy.Piecewise((softplus(-z) + sympy.factor_terms(sympy.expand(z + rest)), z > 0),
                            (e, True))
+
+
+def _xphi_parts(e):
+    """(x, y) when the Mul ``e`` is x·expm1mx(log(y/x)) (or with logratio(y, x)), else None."""
+    if not isinstance(e, Mul):
+        return None
+    for f in e.args:
+        if isinstance(f, expm1mx):
+            u = f.args[0]
+            if isinstance(u, logratio):
+                y, x = u.args
+            elif isinstance(u, log) and _ratio(u.args[0]) is not None and _ratio(u.args[0])[0] == 1:
+                _, y, x = _ratio(u.args[0])
+            else:
+                continue
+            if Mul(*[a for a in e.args if a is not f]) == x:
+                return x, y
+    return None
+
+
+def _xphi_at_zero(e):
+    x, y = _xphi_parts(e)
+    # x φ(log(y/x)) = y − x − x log(y/x) → y as x → 0 (the KL term of an impossible event)
+    # (x wrapped: a probability declared positive may still be 0 where the result is used)
+    return sympy.Piecewise((y, sympy.Eq(sympy.UnevaluatedExpr(x), 0)), (e, True))
 
 
 def _log_power_factors(x) -> bool:
@@ -416,6 +443,8 @@ RULES: tuple[RewriteRule, ...] = (
                 lambda e: e.args[0].args[0]),
     RewriteRule("gaussian-kl", "log(σ2/σ1) + σ1²/(2σ2²) − ½ = ½ φ(2 log(σ1/σ2))",
                 _looks_like_gaussian_kl, _gaussian_kl),
+    RewriteRule("xphi-at-zero", "x φ(log(y/x)) = y at x = 0 (its limit)",
+                lambda e: _xphi_parts(e) is not None, _xphi_at_zero, skip_piecewise=True),
     RewriteRule("expm1mx", "e^u − 1 − u = expm1mx(u)",
                 lambda e: isinstance(e, Add) and e.has(exp),
                 _minus_one_minus_arg(_exp_arg, expm1mx)),
