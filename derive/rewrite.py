@@ -34,6 +34,7 @@ log1pmx                    log(1 + r) − r = log1pmx(r)
 xphi-at-zero               x φ(log(y/x)) = y at x = 0   (the limit; KL terms with p_k = 0)
 expm1                      e^x − 1 = expm1(x)
 log1p                      log(1 + x) = log1p(x)
+scale-into-sum             Σ_i f_i^n / s^n = Σ_i f_i^n s^−n   (the powers pair up in export)
 xlogy                      x log y = xlogy(x, y)   (0 log 0 = 0)
 logratio                   log(a/b) = logratio(a, b)   (a, b > 0)
 log-of-powers              log(c x^n) = log c + n log x   (c, x > 0; x^n may overflow)
@@ -237,6 +238,34 @@ def _xphi_at_zero(e):
     # x φ(log(y/x)) = y − x − x log(y/x) → y as x → 0 (the KL term of an impossible event)
     # (x wrapped: a probability declared positive may still be 0 where the result is used)
     return sympy.Piecewise((y, sympy.Eq(sympy.UnevaluatedExpr(x), 0)), (e, True))
+
+
+def _scale_into_sum_parts(e):
+    """(the Sum, the factor s**-n) when the Mul ``e`` holds Sum(... g**n ...) and s**-n
+    (n >= 2, s free of the summation index), else None."""
+    if not isinstance(e, Mul):
+        return None
+    sums = [a for a in e.args if isinstance(a, Sum)]
+    if len(sums) != 1:
+        return None
+    (sm,) = sums
+    bound = {lim[0] for lim in sm.limits}
+    for a in e.args:
+        if (isinstance(a, Pow) and a.exp.is_Integer and a.exp <= -2
+                and not (a.free_symbols & bound) and not a.base.is_number
+                and any(isinstance(t, Pow) and t.exp == -a.exp
+                        for t in sympy.preorder_traversal(sm.function))):
+            return sm, a
+    return None
+
+
+def _scale_into_sum(e):
+    sm, scale = _scale_into_sum_parts(e)
+    rest = Mul(*[a for a in e.args if a is not sm and a is not scale])
+    # Σ f^n / s^n = Σ (f/s)^n: the powers then cancel pairwise instead of over/underflowing
+    return rest * Sum(sympy.expand(sm.function * scale, deep=False, mul=True, power_base=False,
+                                   power_exp=False, log=False, multinomial=False),
+                      *sm.limits)
 
 
 def _log_power_factors(x) -> bool:
@@ -454,6 +483,8 @@ RULES: tuple[RewriteRule, ...] = (
     RewriteRule("expm1", "e^x − 1 = expm1(x)", _has_exp_and_number, _expm1),
     RewriteRule("log1p", "log(1 + x) = log1p(x)", _is_log_of(lambda a: _one_plus(a) is not None),
                 lambda e: log1p(_one_plus(e.args[0]))),
+    RewriteRule("scale-into-sum", "Σ_i f_i^n / s^n = Σ_i f_i^n s^−n (s free of i; powers pair up)",
+                lambda e: _scale_into_sum_parts(e) is not None, _scale_into_sum),
     RewriteRule("xlogy", "x log y = xlogy(x, y), with 0 log y = 0", _is_x_log_y, _xlogy),
     RewriteRule("logratio", "log(a/b) = logratio(a, b) for a, b > 0",
                 _is_log_of(lambda a: _ratio(a) is not None), _logratio),
