@@ -354,36 +354,40 @@ def log_softmax(z: npt.ArrayLike, *, axis: int = -1, temperature: float = 1.0) -
 # ----------------------------------------------------------------------------------------
 
 
-def _exp_neg_abs(z: np.ndarray) -> np.ndarray:
-    """``e^{-|z|}`` in a new array: in (0, 1], it never overflows."""
-    e = np.abs(z)
-    np.negative(e, out=e)
-    return np.exp(e, out=e)
+def _exp_neg_abs(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = e^{-|z|}`` in (0, 1]: it never overflows."""
+    np.abs(z, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
 
 
 def _sigmoid_kernel(z: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:
     (o,) = out
-    e = _exp_neg_abs(z)
+    e, d = _scratch(o.shape, 2)
+    _exp_neg_abs(z, e)
+    np.add(e, 1.0, out=d)
     # σ(z) = 1/(1 + e^{-|z|}) for z >= 0, e^{-|z|}/(1 + e^{-|z|}) for z < 0
-    num = np.where(z < 0, e, 1.0)
-    e += 1.0
-    np.divide(num, e, out=o)
+    np.divide(np.where(z < 0, e, 1.0), d, out=o)
 
 
 def _log_sigmoid_kernel(z: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:
     (o,) = out
-    e = _exp_neg_abs(z)
+    e, r = _scratch(o.shape, 2)
+    _exp_neg_abs(z, e)
     # log σ(z) = min(z, 0) − log1p(e^{-|z|}): two non-positive terms
     np.log1p(e, out=e)
-    np.subtract(np.minimum(z, 0.0), e, out=o)
+    np.minimum(z, 0.0, out=r)
+    np.subtract(r, e, out=o)
 
 
 def _softplus_kernel(z: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:
     (o,) = out
-    e = _exp_neg_abs(z)
+    e, r = _scratch(o.shape, 2)
+    _exp_neg_abs(z, e)
     # softplus(z) = max(z, 0) + log1p(e^{-|z|}): two non-negative terms
     np.log1p(e, out=e)
-    np.add(np.maximum(z, 0.0), e, out=o)
+    np.maximum(z, 0.0, out=r)
+    np.add(r, e, out=o)
 
 
 # ----------------------------------------------------------------------------------------
@@ -442,7 +446,8 @@ def _logsumexp_kernel(zb: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:
         m_safe = np.where(bad, 0.0, m)
     else:
         m_safe = m
-    w = zb - m_safe[:, None]
+    (w,) = _scratch(zb.shape, 1)
+    np.subtract(zb, m_safe[:, None], out=w)
     s = _exp_rest(w, rows, idx, w)
     # log Σ e^{z} = m + log1p(Σ_{k≠k*} e^{z_k − m})
     np.add(m_safe, np.log1p(s), out=o)
@@ -465,7 +470,7 @@ def _log_softmax_kernel(
 ) -> None:
     (o,) = out
     rows, idx, _ = _shifted_logits(zb, temperature, o)
-    s = _exp_rest(o, rows, idx, np.empty_like(o))
+    s = _exp_rest(o, rows, idx, _scratch(o.shape, 1)[0])
     # log softmax_k = x_k − log1p(s'): both terms <= 0
     np.subtract(o, np.log1p(s)[:, None], out=o)
 
@@ -518,6 +523,7 @@ def _explain_logits(z: np.ndarray, name: str, axis: int) -> None:
 _CHUNK = 1 << 15  # elements per chunk: a kernel's few float64 temporaries stay in L2
 _PARALLEL_MIN = 1 << 17  # fewer elements than this run in the calling thread
 
+_tls = threading.local()
 _pool_lock = threading.Lock()
 _pool = None
 _pool_key: tuple[int, int] | None = None
@@ -587,6 +593,29 @@ def _parallel_for(task: Callable[[int, int], None], n: int, grain: int, work: in
         raise failed[0]
 
 
+def _scratch(shape: int | tuple[int, ...], count: int, kind: str = "work", dtype=np.float64):
+    """``count`` uninitialised arrays of ``shape``, owned and reused by the calling thread.
+
+    Kernels run on cache-sized chunks, where allocating temporaries afresh costs more than
+    the arithmetic: glibc hands the freed pages back to the OS, and every new page faults.
+    Each ``kind`` (and dtype) has its own buffers, so a kernel's work arrays never alias the
+    chunk buffers of the machinery around it; a kernel must ask once per call.  Arrays
+    beyond four chunks are allocated normally.
+    """
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = math.prod(shape)
+    dtype = np.dtype(dtype)
+    if size > 4 * _CHUNK:
+        return [np.empty(shape, dtype) for _ in range(count)]
+    cache = _tls.__dict__.setdefault((kind, dtype.char), [])
+    for i in range(count):
+        if i == len(cache):
+            cache.append(np.empty(max(size, _CHUNK), dtype))
+        elif cache[i].size < size:
+            cache[i] = np.empty(size, dtype)
+    return [buf[:size].reshape(shape) for buf in cache[:count]]
+
+
 def _bind(kernel: Callable, **params) -> Callable:
     """``kernel`` with keyword parameters fixed (a picklable-free functools.partial)."""
 
@@ -624,9 +653,16 @@ def _map_elementwise(
 
     def task(start: int, stop: int) -> None:
         args = [f if f.ndim == 0 else f[start:stop] for f in flats]
-        args = [a if a.dtype == np.float64 else a.astype(np.float64) for a in args]
+        wide = _scratch(stop - start, len(args), "in")
+        for i, a in enumerate(args):
+            if a.dtype != np.float64:  # float32 in: exact in float64
+                if a.ndim == 0:
+                    args[i] = a.astype(np.float64)
+                else:
+                    np.copyto(wide[i], a)
+                    args[i] = wide[i]
         if narrow:
-            dst = tuple(np.empty(stop - start) for _ in outs)
+            dst = tuple(_scratch(stop - start, len(outs), "out"))
             kernel(*args, out=dst)
             _store(outs, dst, start, stop)
         else:
@@ -676,21 +712,21 @@ def _map_rows(
     narrow = np.dtype(dtype) != np.float64
     grain = max(1, _CHUNK // max(k, 1))
 
-    def block(a: np.ndarray, start: int, stop: int):
-        if a is None:
-            return None
-        b = a[start:stop]
-        return b.astype(np.float64) if b.dtype.kind == "f" and b.dtype != np.float64 else b
-
     def task(start: int, stop: int) -> None:
-        zb = block(z2, start, stop)
-        args = [block(e, start, stop) for e in extras]
+        blocks = [a if a is None else a[start:stop] for a in (z2, *extras)]
+        for i, b in enumerate(blocks):
+            if b is not None and b.dtype.kind == "f" and b.dtype != np.float64:
+                (wide,) = _scratch(b.shape, 1, f"in{i}")  # float32 in: exact in float64
+                np.copyto(wide, b)
+                blocks[i] = wide
         if narrow:
-            dst = tuple(np.empty((stop - start, *o.shape[1:])) for o in outs)
-            kernel(zb, *args, out=dst)
+            dst = tuple(
+                _scratch((stop - start, *o.shape[1:]), 1, f"out{i}")[0] for i, o in enumerate(outs)
+            )
+            kernel(*blocks, out=dst)
             _store(outs, dst, start, stop)
         else:
-            kernel(zb, *args, out=tuple(o[start:stop] for o in outs))
+            kernel(*blocks, out=tuple(o[start:stop] for o in outs))
 
     _parallel_for(task, n_rows, grain, z2.size)
     return outs

@@ -24,6 +24,7 @@ from numeric._activations import (
     _Invalid,
     _map_elementwise,
     _map_rows,
+    _scratch,
     _shifted_logits,
     _to_rows,
 )
@@ -333,31 +334,36 @@ def _bce_logits_kernel(
     check: bool,
     out: tuple[np.ndarray, ...],
 ) -> None:
-    a = np.abs(z)
+    n = out[0].shape[0]
+    a, e, t = _scratch(n, 3)
+    (neg,) = _scratch(n, 1, "mask", np.bool_)
+    np.abs(z, out=a)
     # max |z| is finite iff z has no NaN/inf; y ∈ [0, 1] iff min >= 0 and max <= 1 (NaN fails)
     if check and not (np.isfinite(a.max()) and y.min() >= 0.0 and y.max() <= 1.0):
         raise _Invalid
-    e = np.negative(a)
+    np.negative(a, out=e)
     np.exp(e, out=e)  # e = e^{−|z|} ∈ (0, 1]
-    neg = np.signbit(z)
-    omy = 1.0 - y
+    np.signbit(z, out=neg)
+    np.subtract(1.0, y, out=t)
     # w = 1 − y for z >= 0 and y for z < 0
-    w = np.where(neg, y, omy)
+    w = np.where(neg, y, t)
     outs = iter(out)
     if want_loss:
         loss = next(outs)
         # (1 − y) softplus(z) + y softplus(−z) = log1p(e^{−|z|}) + w |z|, both terms >= 0
         np.log1p(e, out=loss)
-        loss += w * a
+        np.multiply(w, a, out=a)
+        np.add(loss, a, out=loss)
     if want_grad:
         grad = next(outs)
         # σ(−|z|) = e^{−|z|} / (1 + e^{−|z|})
-        sn = e + 1.0
-        np.divide(e, sn, out=sn)
-        # (1 − y) σ(z) − y σ(−z) = (1 − y) − σ(−|z|) for z >= 0, σ(−|z|) − y for z < 0:
-        # = ±(w − σ(−|z|)), + for z >= 0
-        np.subtract(w, sn, out=grad)
-        np.negative(grad, out=grad, where=neg)
+        np.add(e, 1.0, out=t)
+        np.divide(e, t, out=e)
+        # (1 − y) σ(z) − y σ(−z) = (1 − y) − σ(−|z|) for z >= 0, σ(−|z|) − y for z < 0,
+        # that is ±(w − σ(−|z|)) with the sign of z (−0 counts as negative, like signbit)
+        np.subtract(w, e, out=grad)
+        np.copysign(1.0, z, out=t)
+        np.multiply(grad, t, out=grad)
 
 
 # ----------------------------------------------------------------------------------------
@@ -612,7 +618,7 @@ def _ce_labels_kernel(
 ) -> None:
     outs = list(out)
     loss = outs.pop(0) if want_loss else None
-    x = outs.pop(0) if want_grad else np.empty_like(zb)
+    x = outs.pop(0) if want_grad else _scratch(zb.shape, 1)[0]
     k = zb.shape[1]
     rows, idx, _ = _shifted_logits(zb, temperature, x, check=check)
     xt = x[rows, tb]  # (z_t − m)/T <= 0
@@ -657,13 +663,15 @@ def _ce_probs_kernel(
 ) -> None:
     outs = list(out)
     loss = outs.pop(0) if want_loss else None
-    x = outs.pop(0) if want_grad else np.empty_like(zb)
+    x, prod = _scratch(zb.shape, 2)
+    if want_grad:
+        x = outs.pop(0)
     k = zb.shape[1]
     rows, idx, _ = _shifted_logits(zb, temperature, x, check=check)
     if want_loss:
         # Σ_k y_k (m − z_k)/T, each term >= 0; a class the target gives no weight adds 0
         # even when its logit is −inf (0 · ∞ = 0)
-        prod = np.zeros_like(x)
+        prod[...] = 0.0
         np.multiply(yb, x, out=prod, where=yb != 0.0)
         cross = -prod.sum(axis=1)
         uniform = _uniform_term(x, eps) if eps > 0.0 else None
