@@ -307,10 +307,9 @@ def merge_sums(e: sympy.Basic) -> sympy.Basic:
     ...            + Sum(p[k] * log(q[k]), (k, 1, K)))
     0
     """
-    e = _positive_log_expand(sympy.expand(e.doit(integrals=False)))
-    for _ in range(2):
-        e = _merged(_renamed(_ordered(_push_into_sums(_positive_log_expand(e)))))
-    return e
+    # (the checker hands hints expressions whose sums and derivatives are already done)
+    e = _positive_log_expand(sympy.expand(e))
+    return _merged(_renamed(_ordered(_push_into_sums(_positive_log_expand(e)))))
 
 
 def _tangent_log(upper: bool) -> Callable[[sympy.Basic], sympy.Basic]:
@@ -323,7 +322,6 @@ def _tangent_log(upper: bool) -> Callable[[sympy.Basic], sympy.Basic]:
     def hint(d: sympy.Basic) -> sympy.Basic:
         from derive.core import _factor_sums
 
-        d = d.doit(integrals=False)
         logs = {lg for lg in d.atoms(log) if lg.args[0].is_positive}
         d = d.xreplace({lg: rewrite(lg) for lg in logs})
         return sympy.expand(_factor_sums(sympy.expand(d)))
@@ -543,7 +541,7 @@ def _elementary(d: sympy.Basic) -> sympy.Basic:
     """Hint: rewrite φ into exp and log, split logs of positive quotients, split sums."""
     from derive.core import _factor_sums
 
-    d = sympy.expand(d.doit(integrals=False).rewrite(exp))
+    d = sympy.expand(d.rewrite(exp))
     return sympy.expand(_factor_sums(sympy.expand_log(d, force=False)))
 
 
@@ -661,7 +659,6 @@ P = IndexedBase("p", positive=True)
 P_X = IndexedBase("p_X")
 P_Y = IndexedBase("p_Y")
 P_Y_GIVEN_X = IndexedBase("p_Y|X")
-P_X_GIVEN_Y = IndexedBase("p_X|Y")
 _TABLE = {M: IntegerRange(2, 3), N: IntegerRange(2, 3), P: VectorOf((M, N), _PROB)}
 
 
@@ -676,14 +673,12 @@ MARGINAL_Y = Definition(P_Y[n], Sum(P[_a, n], (_a, 1, M)),
                         "marginal of Y: p_Y(y_n) = Σ_m p(x_m, y_n)")
 CONDITIONAL_Y = Definition(P_Y_GIVEN_X[m, n], P[m, n] / P_X[m],
                            "conditional: p(y_n | x_m) = p(x_m, y_n) / p_X(x_m)")
-CONDITIONAL_X = Definition(P_X_GIVEN_Y[m, n], P[m, n] / P_Y[n],
-                           "conditional: p(x_m | y_n) = p(x_m, y_n) / p_Y(y_n)")
 JOINT_ENTROPY = Definition(H(X, Y), -_double(P[m, n] * log(P[m, n])), "joint entropy")
 ENTROPY_X = Definition(H(X), -Sum(P_X[m] * log(P_X[m]), (m, 1, M)), "entropy of X")
 ENTROPY_Y = Definition(H(Y), -Sum(P_Y[n] * log(P_Y[n]), (n, 1, N)), "entropy of Y")
-COND_ENTROPY_Y = Definition(Hcond(Y, X), -_double(P[m, n] * log(P_Y_GIVEN_X[m, n])),
+COND_ENTROPY_Y = Definition(Hcond(Y, X), -_double(P[m, n] * log(P[m, n] / P_X[m])),
                             "conditional entropy of Y given X")
-COND_ENTROPY_X = Definition(Hcond(X, Y), -_double(P[m, n] * log(P_X_GIVEN_Y[m, n])),
+COND_ENTROPY_X = Definition(Hcond(X, Y), -_double(P[m, n] * log(P[m, n] / P_Y[n])),
                             "conditional entropy of X given Y")
 POSITIVE_TABLE = Assumption("positive joint probabilities", sympy.Gt(P[m, n], 0, evaluate=False))
 SUM_TABLE = Assumption("the joint distribution sums to 1",
@@ -694,7 +689,7 @@ def _marginals_expanded(e: sympy.Expr) -> sympy.Expr:
     """``e`` with the marginals written out as sums over the table (for exported results)."""
     from derive.core import _apply_definitions
 
-    return _apply_definitions(e, [MARGINAL_X, MARGINAL_Y, CONDITIONAL_X, CONDITIONAL_Y])
+    return _apply_definitions(e, [CONDITIONAL_Y, MARGINAL_X, MARGINAL_Y])
 
 
 # -------------------------------------------------------------- entropy-chain-rule
@@ -739,7 +734,8 @@ def _entropy_chain_rule() -> Derivation:
         ],
         result=Eq(H(X, Y), _marginals_expanded(rhs)),
         domains=dict(_TABLE),
-        definitions=[JOINT_ENTROPY, ENTROPY_X, COND_ENTROPY_Y, MARGINAL_X, CONDITIONAL_Y],
+        # in the order they unfold, so that one pass substitutes them all
+        definitions=[JOINT_ENTROPY, ENTROPY_X, COND_ENTROPY_Y, CONDITIONAL_Y, MARGINAL_X],
         parameters=(P,),
         result_hint=merge_sums,
     )
@@ -825,7 +821,7 @@ def _mutual_information_identities() -> Derivation:
             Definition(MI(Y, X), H(Y) - Hcond(Y, X), "mutual information, roles swapped"),
             Definition(KL(P_XY, P_XP_Y), kl_form, "KL divergence of P_X P_Y from P_XY"),
             JOINT_ENTROPY, ENTROPY_X, ENTROPY_Y, COND_ENTROPY_X, COND_ENTROPY_Y,
-            MARGINAL_X, MARGINAL_Y, CONDITIONAL_X, CONDITIONAL_Y,
+            MARGINAL_X, MARGINAL_Y,
         ],
         parameters=(P,),
         result_assumptions=(SUM_TABLE,),
