@@ -10,7 +10,10 @@ meta(name)                  title, statement and topic without building it
 Export (see ``derive.export``)
 ------------------------------
 export(name, target="numpy") -> callable      the stable closed form as a function
+                            (targets numpy, mpmath, jax, torch; ``dtype=``, ``naive=True``)
 export_source(name, target) -> str            self-contained source (``python``, ``c``)
+exportable(name) -> bool                      whether ``name``'s result can be exported
+derive.rewrite              the stable rewrite rules (``RULES``), applied by ``stabilise``
 
 Checking other people's formulas
 --------------------------------
@@ -26,7 +29,7 @@ Interval, LogUniform, IntegerRange, VectorOf
 
 SymPy functions (``derive.functions``)
 --------------------------------------
-sigmoid, softplus, expm1mx, log1pmx
+sigmoid, softplus, expm1mx, log1pmx, xlogy, logratio, logsumexp
 """
 
 from __future__ import annotations
@@ -89,6 +92,13 @@ def export_source(name: str, target: str = "python") -> str:
     return _export_source(name, target)
 
 
+def exportable(name: str) -> bool:
+    """Whether the result of ``name`` is an equation that :func:`export` can turn into code."""
+    from derive.export import exportable as _exportable
+
+    return _exportable(name)
+
+
 __all__ = [
     "Assumption",
     "Definition",
@@ -103,6 +113,7 @@ __all__ = [
     "VectorOf",
     "export",
     "export_source",
+    "exportable",
     "get",
     "meta",
     "names",
