@@ -28,9 +28,17 @@ makes the output ``[..., K]``.
 Every symbol is renamed to a sanitised identifier before printing, so a derivation whose
 symbols are named like code cannot inject any.  The stable primitives print as small
 kernels emitted into the generated source (series for ``expm1mx``/``log1pmx`` near 0,
-``m + log1p(Σ_{k≠argmax} e^{z_k−m})`` for ``logsumexp``, …).  ``naive=True`` exports the
-textbook form instead (every primitive rewritten to ``exp``/``log``, no rewrite rules) —
-the baseline the verification engine compares against.
+``m + log1p(Σ_{k≠argmax} e^{z_k−m})`` for ``logsumexp``, …).  Lowering also gives kernels
+to four composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
+(shifted by ``max f``), a softmax entry plus a target (``p_i − y_i`` through the
+complement of the largest entry), ``φ(c·log(a/b))`` (``(a/b)^c − 1 − u`` beyond
+``|u| = 2``) and ``x^n/y^n`` (as ``(x/y)^n``).  ``naive=True`` exports the textbook form
+instead (every primitive rewritten to ``exp``/``log``, no rules, no patterns) — the
+baseline the verification engine compares against.
+
+A result that is not an equation of its parameters (an inequality, a matrix expression,
+an index range other than ``1..K``) raises ValueError/NotImplementedError; see
+:func:`exportable`.
 """
 
 from __future__ import annotations
