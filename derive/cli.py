@@ -112,6 +112,39 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from derive import verify
+
+    if args.points < 0:
+        raise UserError(f"--points: must be >= 0, got {args.points}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"-j/--jobs: must be >= 1, got {args.jobs}")
+    tty = sys.stderr.isatty()
+    width = 24
+
+    def progress(result: verify.DerivationResult, done: int, total: int) -> None:
+        status = "pass" if result.passed else "FAIL"
+        if tty:  # one redrawn line: a bar, the count, the latest derivation
+            bar = "#" * (width * done // total)
+            line = f"[{bar:<{width}}] {done}/{total} {result.name} {status}"
+            sys.stderr.write("\r\033[K" + line)
+            if done == total:
+                sys.stderr.write("\r\033[K")
+        else:
+            print(f"verify [{done}/{total}] {result.name}: {status} ({result.seconds:.1f} s)",
+                  file=sys.stderr)
+        sys.stderr.flush()
+
+    report = verify.run(args.names or None, points=args.points, seed=args.seed, dps=args.dps,
+                        jobs=args.jobs, cache=not args.no_cache, progress=progress)
+    sys.stdout.write(verify.format_table(report))
+    if args.json:
+        Path(args.json).write_text(report.to_json(), encoding="utf-8")
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lossproof",
@@ -165,6 +198,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("-o", "--output", metavar="FILE", help="FILE.svg or FILE.png (default NAME.svg)")
     s.set_defaults(func=_cmd_plot)
+
+    s = sub.add_parser(
+        "verify",
+        help="check every step and cross-check export, numeric and the mpmath oracle",
+        description="Re-verify each derivation's steps, then compare the exported float64 "
+        "function, the numeric/ implementation and the naive lambdify with the mpmath "
+        "oracle at random and adversarial points. Exit 0 only if everything passes.",
+    )
+    s.add_argument("names", nargs="*", metavar="NAME", help="derivations (default: all)")
+    s.add_argument("--points", type=int, default=24, metavar="N",
+                   help="random points per derivation, on top of the adversarial ones "
+                   "(default 24)")
+    s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    s.add_argument("--dps", type=int, default=60, metavar="D",
+                   help="digits of the mpmath oracle, >= 50 (default 60)")
+    s.add_argument("--json", metavar="PATH", help="also write the versioned JSON report")
+    s.add_argument("-j", "--jobs", type=int, default=None, metavar="JOBS",
+                   help="worker processes (default: the number of CPUs)")
+    s.add_argument("--no-cache", action="store_true",
+                   help="re-check the steps even if the sources are unchanged since the "
+                   "last check")
+    s.set_defaults(func=_cmd_verify)
 
     return p
 
