@@ -908,13 +908,21 @@ def _entropy_maximum_uniform() -> Derivation:
                  relies_on=(SUM_P, EarlierResult("kl-nonnegative")), relation=">=",
                  hint=gibbs_lower),
         ],
-        result=Eq(H(p), log(K) - _sum(p[k] * log(K * p[k]))),
+        # exported: the defining sum of non-negative terms — log K − D(p ‖ u) of step (10)
+        # would cancel catastrophically when H(p) is small (p nearly one-hot)
+        result=Eq(H(p), _entropy(p)),
         domains={K: IntegerRange(2, 5), i: IntegerRange(1, K), p: VectorOf(K, _PROB),
                  lam: Interval(-3, 3)},
         definitions=[Definition(lagrangian, _entropy(p) + lam * (_sum(p[k]) - 1), "Lagrangian"),
                      ENTROPY_P],
         parameters=(p,),
         result_assumptions=(SUM_P,),
+        notes=(
+            "The exported function is the entropy in its defining form −Σ p_k log p_k, a sum "
+            "of non-negative terms. The equivalent log K − D(p ‖ u) of step (10) shows the "
+            "bound but loses all accuracy when H(p) is tiny (p nearly one-hot): it subtracts "
+            "two numbers close to log K."
+        ),
     )
 
 
