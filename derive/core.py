@@ -907,8 +907,13 @@ def _load_topics() -> None:
     import importlib
 
     for mod in _TOPIC_MODULES:
-        with contextlib.suppress(ModuleNotFoundError):
+        try:
             importlib.import_module(f"derive.{mod}")
+        except ModuleNotFoundError as exc:
+            # a topic module that does not exist (yet) is skipped; one that exists but
+            # fails to import something must say so, not silently drop its derivations
+            if exc.name != f"derive.{mod}":
+                raise
 
 
 def names() -> list[str]:
