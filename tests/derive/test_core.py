@@ -326,6 +326,26 @@ class TestRegistry:
         assert name not in derive.names()
 
 
+class TestLoadTopics:
+    def test_a_missing_topic_module_is_skipped(self, monkeypatch):
+        monkeypatch.setattr(core, "_TOPIC_MODULES", (*core._TOPIC_MODULES, "no_such_topic"))
+        assert "kl-nonnegative" in derive.names()
+
+    def test_an_import_error_inside_a_topic_module_is_raised(self, monkeypatch):
+        import importlib
+
+        real = importlib.import_module
+
+        def broken(name, *args):
+            if name == "derive.information":
+                raise ModuleNotFoundError("No module named 'torch'", name="torch")
+            return real(name, *args)
+
+        monkeypatch.setattr(importlib, "import_module", broken)
+        with pytest.raises(ModuleNotFoundError, match="torch"):
+            derive.names()
+
+
 class TestAssumption:
     def test_default_substitution_is_lhs_to_rhs(self):
         assert SUM_Y.substitutions() == ((Sum(y[k], (k, 1, K)), 1),)
