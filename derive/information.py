@@ -88,8 +88,8 @@ N = Symbol("N", integer=True, positive=True)
 m = Symbol("m", integer=True)
 n = Symbol("n", integer=True)
 #: Bound indices reserved for the marginals' definitions (never used in the steps).
-_a = Symbol("a", integer=True)
-_c = Symbol("c", integer=True)
+_a = Symbol("i", integer=True)
+_c = Symbol("j", integer=True)
 X, Y = sympy.symbols("X Y")
 
 #: Where vectors are drawn from before an assumption (normalisation, ...) is imposed.
@@ -968,7 +968,7 @@ def _perplexity_base_invariance() -> Derivation:
                  "every k, so it comes out of the sum"),
             Step(ce_nats / log(b),
                  "the sum is the cross-entropy in nats: H_b = H / ln b"),
-            Step(Eq(b ** Hb(p, q, b), b ** (ce_nats / log(b))),
+            Step(Eq(b ** Hb(p, q, b), sympy.Pow(b, ce_nats / log(b), evaluate=False)),
                  "the perplexity in base b is b raised to the cross-entropy in base b"),
             Step(exp(ce_nats),
                  "b^x = e^{x ln b}, and the ln b cancels: the perplexity is e^{H} whatever the "
