@@ -219,7 +219,7 @@ class TestCrossEntropyOneHot:
     def test_verifies(self):
         r = reports(self.NAME)
         numeric_only = [x.index for x in r if not (x.symbolic or x.definition)]
-        assert numeric_only == [4]  # −log q_y ≥ 0 needs q_y ≤ 1: checked numerically
+        assert set(numeric_only) <= {4}  # −log q_y ≥ 0 needs q_y ≤ 1: checked numerically
 
     def test_fails_without_one_hot_target(self):
         d = derive.get(self.NAME)
@@ -245,7 +245,7 @@ class TestEntropyChainRule:
     def test_verifies(self):
         r = reports(self.NAME)
         numeric_only = [x.index for x in r if not (x.symbolic or x.definition)]
-        assert numeric_only == [6]  # H(Y | X) ≥ 0
+        assert set(numeric_only) <= {6}  # H(Y | X) ≥ 0
 
     def test_dropped_conditional_term_fails(self):
         d = derive.get(self.NAME)
@@ -277,7 +277,7 @@ class TestMutualInformationIdentities:
     def test_verifies(self):
         r = reports(self.NAME)
         numeric_only = [x.index for x in r if not (x.symbolic or x.definition)]
-        assert numeric_only == [7, 8]  # I ≥ 0 and the independent example
+        assert set(numeric_only) <= {7, 8}  # I ≥ 0 and the independent example
 
     def test_nonnegativity_fails_without_a_normalised_table(self):
         d = derive.get(self.NAME)
@@ -338,7 +338,7 @@ class TestEntropyMaximumUniform:
     def test_verifies(self):
         r = reports(self.NAME)
         numeric_only = [x.index for x in r if not (x.symbolic or x.definition)]
-        assert numeric_only == [6, 7, 8]  # solving the Lagrange conditions with Σ p = 1
+        assert set(numeric_only) <= {6, 7, 8}  # solving the Lagrange conditions with Σ p = 1
 
     def test_fails_without_the_stationarity_condition(self):
         d = derive.get(self.NAME)
