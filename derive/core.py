@@ -609,6 +609,8 @@ def _explicit(e):
 
 
 def _symbolic_holds(rel, subs, hint) -> bool:
+    if isinstance(rel, sympy.Eq | sympy.Le | sympy.Ge) and rel.lhs == rel.rhs:
+        return True  # the same expression (a definition): no need to evaluate its sums
     lhs, rhs = rel.lhs.doit(integrals=False), rel.rhs.doit(integrals=False)
     if _is_matrix(lhs) or _is_matrix(rhs):
         # a matrix equation holds entry by entry
