@@ -307,6 +307,9 @@ def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) 
         "\\usepackage[margin=2cm]{geometry}\n"
         "\\usepackage{amsmath,amssymb}\n"
         "\\allowdisplaybreaks\n"
+        # reasons with inline formulas (relies on identity ...: $...$) break only at
+        # relations and operators; let TeX stretch such a line rather than overflow it
+        "\\emergencystretch=3em\n"
         f"\\title{{{_tex_escape(d.title)}}}\n"
         "\\date{}\n"
         "\\begin{document}\n"
