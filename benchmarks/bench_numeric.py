@@ -7,7 +7,8 @@ Tasks (float64):
 
 Peers: scipy.special, a hand-written NumPy formula, and torch / jax (optax) when installed
 (each imported lazily; an absent one is skipped with a note).  Every implementation is timed
-in this process, best of ``--repeat`` runs; ``ours/peer`` is the speed ratio (> 1: ours is
+in this process, best of ``--repeat`` runs taken round-robin (so that a burst of other load
+on the machine hits every implementation alike); ``ours/peer`` is the speed ratio (> 1: ours is
 faster).  "validation" is the share of a public call spent on input checks, measured as
 (public − kernel without checks) / public.  The edge table shows what each implementation
 returns at a few points where the exact answer is known (see tests/numeric for the full
@@ -39,17 +40,6 @@ from numeric._losses import (
 )
 
 # ------------------------------------------------------------------------------- timing
-
-
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` calls after one warm-up call."""
-    fn()
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 # ------------------------------------------------------------------------------- peers
@@ -262,12 +252,15 @@ def ce_implementations(logits: np.ndarray, labels: np.ndarray, torch, jax, sc):
 
 def run_task(title: str, impls: dict, which: int, elements: int, repeat: int) -> dict:
     """Time column ``which`` (0 value, 1 value+grad) of every implementation and print."""
-    times = {}
-    for name, fns in impls.items():
-        fn = fns[which]
-        if fn is None:
-            continue
-        times[name] = best_time(fn, repeat)
+    fns = {name: pair[which] for name, pair in impls.items() if pair[which] is not None}
+    for fn in fns.values():  # warm-up (jit compilation, thread pools, page cache)
+        fn()
+    times = dict.fromkeys(fns, math.inf)
+    for _ in range(repeat):  # round robin: a burst of load on the machine hits everyone
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - t0)
     ours = times["ours"]
     peers = {k: v for k, v in times.items() if not k.startswith("ours")}
     fastest = min(peers, key=peers.get) if peers else None
@@ -283,7 +276,15 @@ def run_task(title: str, impls: dict, which: int, elements: int, repeat: int) ->
 
 
 def validation_cost(label: str, public: Callable, kernel: Callable, repeat: int) -> None:
-    tp, tk = best_time(public, repeat), best_time(kernel, repeat)
+    public(), kernel()
+    tp = tk = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        public()
+        t1 = time.perf_counter()
+        kernel()
+        t2 = time.perf_counter()
+        tp, tk = min(tp, t1 - t0), min(tk, t2 - t1)
     share = max(0.0, (tp - tk) / tp)
     print(f"  {label:44s} public {tp * 1e3:7.1f}ms  unchecked {tk * 1e3:7.1f}ms  "
           f"validation {100 * share:4.1f}%")

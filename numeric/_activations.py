@@ -710,7 +710,7 @@ def _map_rows(
     n_rows, k = z2.shape
     outs = tuple(np.empty((n_rows, *tail), dtype=dtype) for tail in out_tails)
     narrow = np.dtype(dtype) != np.float64
-    grain = max(1, _CHUNK // max(k, 1))
+    grain = max(1, 2 * _CHUNK // max(k, 1))  # whole rows, about two chunks
 
     def task(start: int, stop: int) -> None:
         blocks = [a if a is None else a[start:stop] for a in (z2, *extras)]

@@ -229,6 +229,22 @@ class TestBinaryCrossEntropyWithLogits:
 
 
 class TestBinaryCrossEntropyWithLogitsGrad:
+    @given(
+        st.floats(-800.0, 800.0, allow_nan=False),
+        st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0),
+    )
+    @example(40.0, 1.0)
+    @example(-745.0, 0.0)
+    @example(0.0, 0.5)
+    def test_equals_mpmath_diff_of_the_loss(self, z, y):
+        got = float(binary_cross_entropy_with_logits_grad(z, y))
+        with mpmath.workdps(dps_for(spread=abs(z))):
+            exact = mp_partial(lambda v: _mp_bce_logits(v, _f(y)), _f(z), relative=True)
+            s = _mp_sigmoid(_f(z))
+            kappa = (abs(_f(z)) * s * (1 - s) + _f(y)) / abs(exact) if exact else mpmath.inf
+        assert ulp_error(got, exact) <= cond_budget([exact], [kappa], np.float64)[0]
+
+
     @pytest.mark.parametrize("dtype", DTYPES)
     def test_matches_mpmath_diff_of_the_loss(self, dtype):
         z, y = _logit_points(dtype, stride=9)
@@ -522,6 +538,33 @@ class TestSoftmaxCrossEntropyGrad:
         assert g.dtype == dtype
         budget = cond_budget(exact, kappa, dtype, BUDGET)
         assert_ulp(got, exact, dtype, budget, inputs, "CE grad")
+
+    @given(
+        st.lists(st.floats(-60.0, 60.0, allow_nan=False), min_size=2, max_size=4),
+        st.data(),
+    )
+    @example([40.0, 0.0], None)
+    @example([1e-300, -1e-300, 0.0], None)
+    def test_equals_mpmath_diff_of_the_loss(self, row, data):
+        t = 0 if data is None else data.draw(st.integers(0, len(row) - 1))
+        got = softmax_cross_entropy_grad(np.array(row), t)
+        y = _target_vector(len(row), t, 0.0)
+        with mpmath.workdps(dps_for_row(row)):
+            zs = [_f(v) for v in row]
+            p = _mp_softmax_list(row, 1.0)
+            for j in range(len(row)):
+
+                def loss_j(v, j=j, zs=zs):
+                    zz = list(zs)
+                    zz[j] = v
+                    return mpmath.log(mpmath.fsum(mpmath.exp(w) for w in zz)) - zz[t]
+
+                exact = mp_partial(loss_j, zs[j])
+                num = mpmath.fsum(abs(zs[i]) * p[j] * abs((i == j) - p[i]) for i in range(len(row)))
+                diff = abs(p[j] - y[j])
+                kappa = (num + y[j]) / diff if diff != 0 else mpmath.inf
+                budget = cond_budget([exact], [kappa], np.float64)[0]
+                assert ulp_error(got[j], exact) <= budget, (j, got[j], exact)
 
     def test_confident_correct_gradient_is_minus_the_rest(self):
         # p_t - 1 = -e^-40/(1 + e^-40): softmax(z) - onehot gives 0 (every peer)
