@@ -18,6 +18,7 @@ The bottom of this module also holds the evaluation machinery shared with ``_los
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -280,7 +281,7 @@ def softmax(z: npt.ArrayLike, *, axis: int = -1, temperature: float = 1.0) -> np
     axis = check_axis(z, axis, "z")
     temperature = _check_temperature(temperature)
     z2, batch = _to_rows(z, axis)
-    kernel = _bind(_softmax_kernel, temperature=temperature)
+    kernel = functools.partial(_softmax_kernel, temperature=temperature)
     try:
         (out,) = _map_rows(kernel, z2, (), ((z2.shape[1],),), z.dtype)
     except _Invalid:
@@ -340,7 +341,7 @@ def log_softmax(z: npt.ArrayLike, *, axis: int = -1, temperature: float = 1.0) -
     axis = check_axis(z, axis, "z")
     temperature = _check_temperature(temperature)
     z2, batch = _to_rows(z, axis)
-    kernel = _bind(_log_softmax_kernel, temperature=temperature)
+    kernel = functools.partial(_log_softmax_kernel, temperature=temperature)
     try:
         (out,) = _map_rows(kernel, z2, (), ((z2.shape[1],),), z.dtype)
     except _Invalid:
@@ -616,15 +617,6 @@ def _scratch(shape: int | tuple[int, ...], count: int, kind: str = "work", dtype
     return [buf[:size].reshape(shape) for buf in cache[:count]]
 
 
-def _bind(kernel: Callable, **params) -> Callable:
-    """``kernel`` with keyword parameters fixed (a picklable-free functools.partial)."""
-
-    def bound(*args, out):
-        return kernel(*args, out=out, **params)
-
-    return bound
-
-
 def _flat(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``a`` broadcast to ``shape`` as a 1-D C-ordered array (a view when possible).
 
@@ -653,14 +645,14 @@ def _map_elementwise(
 
     def task(start: int, stop: int) -> None:
         args = [f if f.ndim == 0 else f[start:stop] for f in flats]
-        wide = _scratch(stop - start, len(args), "in")
         for i, a in enumerate(args):
             if a.dtype != np.float64:  # float32 in: exact in float64
                 if a.ndim == 0:
                     args[i] = a.astype(np.float64)
                 else:
-                    np.copyto(wide[i], a)
-                    args[i] = wide[i]
+                    (wide,) = _scratch(stop - start, 1, f"in{i}")
+                    np.copyto(wide, a)
+                    args[i] = wide
         if narrow:
             dst = tuple(_scratch(stop - start, len(outs), "out"))
             kernel(*args, out=dst)

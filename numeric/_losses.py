@@ -9,13 +9,13 @@ the notes at the top of :mod:`numeric._activations`.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import numpy.typing as npt
 
 from numeric._activations import (
-    _bind,
     _check_scalar,
     _check_temperature,
     _exp_rest,
@@ -308,7 +308,9 @@ def _bce_with_logits(
     ``check=False`` skips the in-pass value checks (used by the benchmark to price them).
     """
     z, y, dtype = _pair(z, "z", y, "y")
-    kernel = _bind(_bce_logits_kernel, want_loss=want_loss, want_grad=want_grad, check=check)
+    kernel = functools.partial(
+        _bce_logits_kernel, want_loss=want_loss, want_grad=want_grad, check=check
+    )
     try:
         return _map_elementwise(kernel, (z, y), int(want_loss) + int(want_grad), dtype)
     except _Invalid:
@@ -590,7 +592,7 @@ def _softmax_cross_entropy(
         extra, _ = _to_rows(y, ax)
         dtype = common_dtype(z, y)
         kernel = _ce_probs_kernel
-    kernel = _bind(
+    kernel = functools.partial(
         kernel, temperature=t, eps=eps, want_loss=want_loss, want_grad=want_grad, check=check
     )
     tails = ((),) * want_loss + ((k,),) * want_grad
@@ -944,7 +946,7 @@ def _distillation(
     s2, batch = _to_rows(np.broadcast_to(s, shape), axis)
     t2, _ = _to_rows(np.broadcast_to(t, shape), axis)
     tails = ((),) * want_loss + ((k,),) * want_grad
-    kernel = _bind(
+    kernel = functools.partial(
         _distill_kernel, temperature=temperature, want_loss=want_loss, want_grad=want_grad
     )
     try:
