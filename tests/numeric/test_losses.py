@@ -30,6 +30,7 @@ from numeric._losses import (
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
+from numeric._validate import normalisation_tolerance
 from tests.oracle import (
     DPS,
     assert_ulp,
@@ -415,6 +416,17 @@ class TestSoftmaxCrossEntropy:
         got = softmax_cross_entropy(z, [1, 2])
         assert got[0] == np.inf
         assert got[1] == pytest.approx(float(softmax_cross_entropy([0.0, 1.0], 1)), rel=1e-15)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_normalisation_tolerance(self, dtype):
+        # targets may be off from 1 by the documented tolerance, not by twice it
+        tol = normalisation_tolerance(4, dtype)
+        z = np.zeros((1, 4), dtype)
+        ok = np.array([[0.25, 0.25, 0.25, 0.25 + tol / 2]], np.float64).astype(dtype)
+        softmax_cross_entropy(z, ok)
+        bad = np.array([[0.25, 0.25, 0.25, 0.25 + 2 * tol]], np.float64).astype(dtype)
+        with pytest.raises(ValueError, match="target: probabilities must sum to 1"):
+            softmax_cross_entropy(z, bad)
 
     def test_one_hot_probabilities_equal_labels(self):
         z = np.random.default_rng(14).standard_normal((6, 5)) * 5
