@@ -648,8 +648,11 @@ def _label_smoothing() -> Derivation:
                  relies_on=(EarlierResult("softmax-ce-gradient"),), hint=_sum_hint),
             Step(pv[i] - ys[i], "step (6): Σ_k y^ε_k = 1", relies_on=(SUM_Y_IS_ONE,)),
             Step(pv[i] - smoothed, "definition of y^ε_i"),
+            Step(pv[i] - yv[i] + eps * (yv[i] - 1 / K),
+                 "regroup: the unsmoothed gradient p_i − y_i plus ε (y_i − u_i) — smoothing "
+                 "pulls the gradient toward the uniform distribution"),
         ],
-        result=Eq(Derivative(_H(ys, pv), zv[i]), _softmax(zv) - smoothed),
+        result=Eq(Derivative(_H(ys, pv), zv[i]), _softmax(zv) - yv[i] + eps * (yv[i] - 1 / K)),
         domains={K: SIZES, i: INDEX, eps: Interval(0, 1), zv: _LOGITS,
                  yv: VectorOf(K, LogUniform(1e-3, 1)), qv: VectorOf(K, LogUniform(1e-3, 1))},
         definitions=[_CE_DEF, _SOFTMAX_DEF, _UNIFORM_DEF,
