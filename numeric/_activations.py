@@ -364,11 +364,16 @@ def _exp_neg_abs(z: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _sigmoid_kernel(z: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:
     (o,) = out
-    e, d = _scratch(o.shape, 2)
+    e, d, m = _scratch(o.shape, 3)
     _exp_neg_abs(z, e)
     np.add(e, 1.0, out=d)
-    # σ(z) = 1/(1 + e^{-|z|}) for z >= 0, e^{-|z|}/(1 + e^{-|z|}) for z < 0
-    np.divide(np.where(z < 0, e, 1.0), d, out=o)
+    # σ(z) = 1/(1 + e^{-|z|}) for z >= 0, e^{-|z|}/(1 + e^{-|z|}) for z < 0; the numerator
+    # is selected as m e + (1 − m) with m = [z < 0] (exact: np.where mispredicts branches)
+    np.less(z, 0.0, out=m, casting="unsafe")
+    np.multiply(e, m, out=e)
+    np.subtract(1.0, m, out=m)
+    np.add(e, m, out=e)
+    np.divide(e, d, out=o)
 
 
 def _log_sigmoid_kernel(z: np.ndarray, *, out: tuple[np.ndarray, ...]) -> None:

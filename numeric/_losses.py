@@ -337,35 +337,37 @@ def _bce_logits_kernel(
     out: tuple[np.ndarray, ...],
 ) -> None:
     n = out[0].shape[0]
-    a, e, t = _scratch(n, 3)
-    (neg,) = _scratch(n, 1, "mask", np.bool_)
+    a, e, u, d, t = _scratch(n, 5)
     np.abs(z, out=a)
     # max |z| is finite iff z has no NaN/inf; y ∈ [0, 1] iff min >= 0 and max <= 1 (NaN fails)
     if check and not (np.isfinite(a.max()) and y.min() >= 0.0 and y.max() <= 1.0):
         raise _Invalid
     np.negative(a, out=e)
     np.exp(e, out=e)  # e = e^{−|z|} ∈ (0, 1]
-    np.signbit(z, out=neg)
-    np.subtract(1.0, y, out=t)
-    # w = 1 − y for z >= 0 and y for z < 0
-    w = np.where(neg, y, t)
+    # the two branches z >= 0 / z < 0 are selected arithmetically through u = [z >= 0]
+    # (np.where would mispredict a branch per element on random signs):
+    # d = u − y is 1 − y for z >= 0 and −y (exactly) for z < 0
+    np.greater_equal(z, 0.0, out=u, casting="unsafe")
+    np.subtract(u, y, out=d)
     outs = iter(out)
     if want_loss:
         loss = next(outs)
-        # (1 − y) softplus(z) + y softplus(−z) = log1p(e^{−|z|}) + w |z|, both terms >= 0
+        # (1 − y) softplus(z) + y softplus(−z) = log1p(e^{−|z|}) + |d| |z|, both terms >= 0
+        np.abs(d, out=t)
+        np.multiply(t, a, out=t)
         np.log1p(e, out=loss)
-        np.multiply(w, a, out=a)
-        np.add(loss, a, out=loss)
+        np.add(loss, t, out=loss)
     if want_grad:
         grad = next(outs)
         # σ(−|z|) = e^{−|z|} / (1 + e^{−|z|})
         np.add(e, 1.0, out=t)
         np.divide(e, t, out=e)
-        # (1 − y) σ(z) − y σ(−z) = (1 − y) − σ(−|z|) for z >= 0, σ(−|z|) − y for z < 0,
-        # that is ±(w − σ(−|z|)) with the sign of z (−0 counts as negative, like signbit)
-        np.subtract(w, e, out=grad)
-        np.copysign(1.0, z, out=t)
-        np.multiply(grad, t, out=grad)
+        # (1 − y) σ(z) − y σ(−z) = (1 − y) − σ(−|z|) for z >= 0, σ(−|z|) − y for z < 0:
+        # d − (2u − 1) σ(−|z|), one rounding
+        np.multiply(u, 2.0, out=t)
+        np.subtract(t, 1.0, out=t)
+        np.multiply(t, e, out=t)
+        np.subtract(d, t, out=grad)
 
 
 # ----------------------------------------------------------------------------------------
