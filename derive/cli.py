@@ -137,6 +137,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         sys.stderr.flush()
 
+    if tty:
+        sys.stderr.write(f"[{'':<{width}}] verifying…")
+        sys.stderr.flush()
     report = verify.run(args.names or None, points=args.points, seed=args.seed, dps=args.dps,
                         jobs=args.jobs, cache=not args.no_cache, progress=progress)
     sys.stdout.write(verify.format_table(report))

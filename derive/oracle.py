@@ -47,7 +47,7 @@ from typing import Any
 
 import mpmath
 
-__all__ = ["ORACLES", "Oracle", "OracleError", "derivative", "reference"]
+__all__ = ["ORACLES", "Oracle", "OracleError", "derivative", "reference", "warm_quadrature"]
 
 DEFAULT_DPS = 60
 MIN_DPS = 50
@@ -426,6 +426,13 @@ def _normal_expectation_quad(g: Callable) -> Any:
         raise OracleError(f"quad error estimate {mpmath.nstr(err, 3)} is too large for "
                           f"the value {mpmath.nstr(value, 5)}")
     return value
+
+
+def warm_quadrature(dps: int = DEFAULT_DPS) -> None:
+    """Compute (and let mpmath cache) the quadrature nodes the ``quad`` oracles use at
+    ``dps`` digits — about a second, once per process (or once before forking workers)."""
+    with mpmath.workdps(dps):
+        _normal_expectation_quad(lambda t: (1 + t * t) / 3)
 
 
 def _normal_expectation_hermite(g: Callable) -> Any:
