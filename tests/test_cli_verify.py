@@ -76,8 +76,8 @@ def test_bad_options_exit_2(capsys, args):
 def test_the_console_script_runs(cache_dir):
     """`python -m derive verify NAME` in a fresh process, with two jobs."""
     proc = subprocess.run(
-        [sys.executable, "-m", "derive", "verify", "sigmoid-derivative", "mvn-kl",
-         "--points", "2", "-j", "2"],
+        [sys.executable, "-m", "derive", "verify", "sigmoid-derivative",
+         "bce-probability-gradient", "--points", "2", "-j", "2"],
         capture_output=True, text=True, timeout=120,
         env={**__import__("os").environ, "LOSSPROOF_CACHE_DIR": str(cache_dir)},
     )
