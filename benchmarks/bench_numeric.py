@@ -383,6 +383,11 @@ def main() -> None:
     logits = rng.standard_normal((n_rows, n_classes)) * 3.0
     labels = rng.integers(0, n_classes, n_rows)
 
+    print(
+        "\n'ours' for value + grad is the private fused evaluation the public functions share "
+        "(_bce_with_logits_value_and_grad, _softmax_cross_entropy_value_and_grad); 'ours, two "
+        "public calls' times the public value and *_grad functions one after the other."
+    )
     bce = bce_implementations(z, y, torch, jax, sc)
     run_task("BCE with logits: value", bce, 0, n_bce, repeat)
     run_task("BCE with logits: value + grad", bce, 1, n_bce, repeat)
