@@ -6,9 +6,10 @@ For each registered derivation:
    symbolically where SymPy can, and numerically with mpmath always) and the steps are
    counted by method;
 2. if its result is exportable, points are drawn — ``points`` at random from the declared
-   domains (with every assumption imposed, then rounded to float64 and the assumptions
-   re-imposed *exactly* in float64, e.g. probabilities made dyadic so they sum to exactly 1)
-   plus the derivation's ADVERSARIAL points from :data:`CASES` (±0, tiny and huge
+   domains (half as many where the oracle is a quadrature or a maximisation; every
+   assumption imposed, then rounded to float64 and the assumptions re-imposed *exactly* in
+   float64, e.g. probabilities made dyadic so they sum to exactly 1) plus the
+   derivation's ADVERSARIAL points from :data:`CASES` (±0, tiny and huge
    magnitudes, logits up to ±1e300, branch points of the stable algorithms, near-equal
    parameters, confident-correct predictions, ...);
 3. at each point the exported float64 function (``derive.export(name, "numpy")``), the
@@ -19,8 +20,8 @@ For each registered derivation:
    itself is right);
 4. every error is measured in float64 ULPs of the exact value and held to the derivation's
    budget.  The default budget is ``4 ULP × (1 + κ)``, where κ is the condition number
-   ``Σ_j |x_j ∂f/∂x_j| / |f|`` measured on the oracle (central differences at doubled
-   precision), expressed in ULPs of ``f`` so that it stays meaningful where ``f`` = 0:
+   ``Σ_j |x_j ∂f/∂x_j| / |f|`` measured on the oracle (forward differences at 40 digits),
+   expressed in ULPs of ``f`` so that it stays meaningful where ``f`` = 0:
    ``|got - f| <= 4 (ulp(f) + ε Σ_j |x_j ∂f/∂x_j|)``.  Since that budget is never below
    4 ULP, κ is only computed at points where some route is off by more.  Inputs are
    perturbed in their natural coordinates (labels exact, probabilities on the simplex,
@@ -48,7 +49,8 @@ has no literal for them); ``null`` means "not applicable".  Top level::
 Derivation::
 
     name, title         str
-    exportable          bool (false: a relation such as an inequality; only step 1 runs)
+    exportable          bool (false: a relation such as a matrix identity; only the steps
+                        are checked)
     passed              bool
     error               str | null (an exception that stopped the cross-check)
     steps               {"total": int, "symbolic": int, "numeric": int, "passed": bool,
@@ -78,7 +80,7 @@ Pair::
     max_rel           number: the largest relative error
     max_budget_ratio  number: the largest (error / budget) — <= 1 means within budget
     over_budget       int: points outside the budget
-    nonfinite         int: points with a NaN/inf output where the reference is finite
+    nonfinite         int: outputs that are NaN/inf where the reference is a float64 number
     required          bool: whether this pair decides pass/fail (false for the naive
                       lambdify and for export_vs_numeric, which are informative)
     passed            bool: every point within budget (and no error)
@@ -119,6 +121,7 @@ __all__ = [
     "PairStats",
     "Report",
     "crosscheck_rows",
+    "format_table",
     "run",
     "ulp_error",
     "verify_one",
@@ -277,24 +280,30 @@ class PairStats:
     def passed(self) -> bool:
         return self.error is None and self.over_budget == 0
 
-    def add(self, got: float, exact, budget_ulp: float, point: Point, base: float = 4.0) -> None:
-        """Record one output: ``budget_ulp`` is its budget, ``base`` the budget at κ = 0."""
-        ulp = ulp_error(got, exact)
-        rel = _rel_error(got, exact)
-        ratio = ulp / budget_ulp if budget_ulp > 0 else (0.0 if ulp == 0 else math.inf)
-        scaled = ratio * base
-        self.max_ulp_scaled = max(self.max_ulp_scaled, scaled) if scaled == scaled else math.inf
-        if not math.isfinite(float(got)) and abs(exact) <= _MAX:
-            self.nonfinite += 1
-        if not ratio <= 1:
-            self.over_budget += 1
-        self.max_ulp = max(self.max_ulp, ulp) if ulp == ulp else math.inf
-        self.max_rel = max(self.max_rel, rel) if rel == rel else math.inf
-        if self.worst is None or not ratio <= self.max_budget_ratio:
-            self.max_budget_ratio = ratio if ratio == ratio else math.inf
-            self.worst = {"input": _format_point(point), "got": repr(float(got)),
-                          "expected": mpmath.nstr(exact, 17), "ulp": ulp,
-                          "budget_ulp": budget_ulp}
+    def add(self, got: Sequence[float], exact: Sequence, budget_ulp: Sequence[float],
+            point: Point, base: float = 4.0) -> None:
+        """Record one point: its outputs, references and budgets (one per component);
+        ``base`` is the budget at κ = 0."""
+        self.points += 1
+        over = False
+        for g, e, b in zip(got, exact, budget_ulp, strict=True):
+            g = float(g)
+            ulp = ulp_error(g, e)
+            rel = _rel_error(g, e)
+            ratio = ulp / b if b > 0 else (0.0 if ulp == 0 else math.inf)
+            scaled = ratio * base
+            self.max_ulp_scaled = (max(self.max_ulp_scaled, scaled) if scaled == scaled
+                                   else math.inf)
+            if not math.isfinite(g) and abs(e) <= _MAX:
+                self.nonfinite += 1
+            over = over or not ratio <= 1
+            self.max_ulp = max(self.max_ulp, ulp) if ulp == ulp else math.inf
+            self.max_rel = max(self.max_rel, rel) if rel == rel else math.inf
+            if self.worst is None or not ratio <= self.max_budget_ratio:
+                self.max_budget_ratio = ratio if ratio == ratio else math.inf
+                self.worst = {"input": _format_point(point), "got": repr(g),
+                              "expected": mpmath.nstr(e, 17), "ulp": ulp, "budget_ulp": b}
+        self.over_budget += over
 
 
 @dataclass
@@ -747,14 +756,10 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
         budgets = [_budget_ulp(case.budget, e, sens[c] if sens else 0)
                    for c, e in enumerate(exact)]
         for key, got in outs.items():
-            st = stats[key]
-            st.points += 1
-            for g, e, b in zip(got, exact, budgets, strict=True):
-                st.add(float(g), e, b, pt, case.budget.ulp)
+            stats[key].add(got, exact, budgets, pt, case.budget.ulp)
         if vs_numeric is not None and "export" in outs and "numeric" in outs:
-            vs_numeric.points += 1
-            for g, n, b in zip(outs["export"], outs["numeric"], budgets, strict=True):
-                vs_numeric.add(float(g), mpmath.mpf(float(n)), 2 * b, pt, 2 * case.budget.ulp)
+            vs_numeric.add(outs["export"], [mpmath.mpf(float(n)) for n in outs["numeric"]],
+                           [2 * b for b in budgets], pt, 2 * case.budget.ulp)
     res.max_condition = max_cond if case.budget.kind == "cond" else None
     res.export = stats.get("export")
     res.numeric = stats.get("numeric")
