@@ -19,7 +19,6 @@ The bottom of this module also holds the evaluation machinery shared with ``_los
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import os
 import threading
@@ -567,34 +566,44 @@ def _parallel_for(task: Callable[[int, int], None], n: int, grain: int, work: in
     """Call ``task(start, stop)`` on consecutive ``grain``-sized pieces of ``range(n)``.
 
     ``work`` (elements touched) decides whether threads are worth starting.  Pieces are
-    handed out dynamically, so a thread slowed down by other load does not hold up the rest.
-    The first exception raised by any piece is re-raised here.
+    claimed dynamically by the calling thread and the pool's, so a thread slowed down by
+    other load does not hold up the rest, and the caller waits only for pieces actually
+    in progress (never for a pool thread that has not been scheduled yet).  The first
+    exception raised by any piece is re-raised here.
     """
     pieces = -(-n // grain)
     threads = min(_num_threads(), pieces) if work >= _PARALLEL_MIN else 1
-    counter = itertools.count()
+    if threads <= 1:
+        for i in range(pieces):
+            task(i * grain, min(n, (i + 1) * grain))
+        return
+    cond = threading.Condition()
+    state = {"claimed": 0, "finished": 0}
     failed: list[BaseException] = []
 
     def worker() -> None:
-        while not failed and (i := next(counter)) < pieces:
-            start = i * grain
+        while True:
+            with cond:
+                if failed or state["claimed"] >= pieces:
+                    return
+                i = state["claimed"]
+                state["claimed"] += 1
             try:
-                task(start, min(n, start + grain))
+                task(i * grain, min(n, (i + 1) * grain))
             except BaseException as exc:
-                failed.append(exc)
-                raise
+                with cond:
+                    failed.append(exc)
+            finally:
+                with cond:
+                    state["finished"] += 1
+                    cond.notify_all()
 
-    if threads <= 1:
-        worker()
-        return
     pool = _get_pool(threads - 1)
-    futures = [pool.submit(worker) for _ in range(threads - 1)]
-    try:
-        worker()
-    except BaseException:
-        pass
-    for future in futures:
-        future.exception()
+    for _ in range(threads - 1):
+        pool.submit(worker)
+    worker()
+    with cond:
+        cond.wait_for(lambda: state["finished"] == state["claimed"])
     if failed:
         raise failed[0]
 
