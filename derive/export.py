@@ -985,17 +985,19 @@ def _python_source(low: Lowered, family: str, *, naive: bool) -> str:
         lines.append(f"        out = {body}")
     else:
         lines.append(f"    out = {body}")
+    scalar = "[()]" if family == "numpy" else ""  # a 0-d result as a NumPy scalar
     if low.vector:
         sel = ", ".join(":" if p in low.free else "0" for p in range(low.naxes))
-        lines.append(f"    return out[..., {sel}]")
+        lines.append(f"    return out[..., {sel}]{scalar}")
     elif family == "numpy" and ({sympy.Symbol(p) for p in pnames} - expr.free_symbols
                                 or low.gathers):
         # the result does not depend on every argument: still broadcast against all of them
         shapes = ", ".join(f"np.shape({n})[:-{len(sz)}]" if kind == "array" else f"np.shape({n})"
                            for n, kind, sz in low.params)
-        lines.append(f"    return out + np.zeros(np.broadcast_shapes({shapes}), {like}.dtype)")
+        lines.append(f"    shape = np.broadcast_shapes({shapes})")
+        lines.append(f"    return (out + np.zeros(shape, {like}.dtype))[()]")
     else:
-        lines.append("    return out")
+        lines.append(f"    return out{scalar}")
     kernels += [src for k, src in table.items() if k in printer.kernels]
     return header + "".join(kernels) + "\n\n" + "\n".join(lines) + "\n"
 

@@ -381,6 +381,11 @@ class TestNumpyTarget:
         d = throwaway(2 * z, [z, y])
         assert export_derivation(d, "numpy")(1.0, np.zeros(3)).shape == (3,)
 
+    def test_scalar_inputs_give_numpy_scalars(self, bce):
+        out = export_derivation(bce, "numpy")(np.float32(40.0), np.float32(0.0))
+        assert isinstance(out, np.float32)
+        assert f"{export_derivation(bce, 'numpy')(1.0, 0.5):.3g}" == "0.813"
+
     def test_wrong_number_of_arguments_is_a_clear_error(self, bce):
         with pytest.raises(TypeError, match="takes 2 arguments"):
             export_derivation(bce, "numpy")(1.0)
