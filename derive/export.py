@@ -47,6 +47,8 @@ import builtins
 import functools
 import keyword
 import re
+import sys
+import types
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1251,3 +1253,19 @@ def exportable(name: str) -> bool:
         return False
     return True
 
+
+
+class _CallableModule(types.ModuleType):
+    """``derive.export`` is both this module and the function :func:`export`.
+
+    Importing ``derive.export`` makes the package attribute ``derive.export`` the module
+    (Python sets it after the import), shadowing the function of the same name defined in
+    ``derive/__init__.py``; calling the module calls the function, so ``derive.export(name)``
+    works either way.
+    """
+
+    def __call__(self, name: str, target: str = "numpy", **options: Any) -> Callable[..., Any]:
+        return export(name, target, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

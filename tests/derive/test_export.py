@@ -736,6 +736,12 @@ class TestRegistered:
         assert export(name, "numpy") is first
         assert calls == []
 
+    def test_derive_export_stays_callable_after_importing_the_module(self):
+        import derive.export  # sets the package attribute derive.export to the module
+
+        name = next(n for n in derive.names() if exportable(n))
+        assert derive.export(name) is export(name)
+
     def test_exportable_is_false_for_unknown_shapes(self):
         assert all(isinstance(exportable(n), bool) for n in derive.names())
 
