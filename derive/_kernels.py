@@ -109,8 +109,9 @@ def _exp_minus_logsumexp(a, x, axis):
     return {np_}.exp(a - m) / {np_}.sum({np_}.exp(x - m), axis=axis, keepdims=True)
 ''',
         "_softmax_plus": f'''
-def _softmax_plus(a, x, axis, t):
-    # p + t for the softmax entry p = e^(a - logsumexp(x)), a = x at the free index. An entry
+def _softmax_plus(a, x, axis, t, one_t):
+    # p + t for the softmax entry p = e^(a - logsumexp(x)), a = x at the free index (one_t is
+    # 1 + t summed without cancellation). An entry
     # above 1/2 is the largest one, and there p + t = (1 + t) - sum_(k != argmax) e^(x_k - m)/S
     # (S = sum_k e^(x_k - m), m = max x): p - y keeps its tiny value when p and y are near 1
     xm = {np_}.moveaxis(x, axis, -1)
@@ -122,7 +123,7 @@ def _softmax_plus(a, x, axis, t):
     rest = {np_}.moveaxis({np_}.sum({np_}.where(first, 0, e), axis=-1, keepdims=True), -1, axis)
     m = {np_}.moveaxis(m, -1, axis)
     p = {np_}.exp(a - m) / s
-    return {np_}.where(p > 0.5, (1 + t) - rest / s, p + t)
+    return {np_}.where(p > 0.5, one_t - rest / s, p + t)
 ''',
         "_logsumexp": f'''
 def _logsumexp(x, axis):
@@ -248,7 +249,7 @@ def _exp_minus_logsumexp(a, x, axis):
     return torch.exp(a - m) / torch.sum(torch.exp(x - m), dim=axis, keepdim=True)
 ''',
     "_softmax_plus": '''
-def _softmax_plus(a, x, axis, t):
+def _softmax_plus(a, x, axis, t, one_t):
     # p + t for the softmax entry p = e^(a - logsumexp(x)); above 1/2 (the largest entry)
     # p + t = (1 + t) - sum_(k != argmax) e^(x_k - m) / S, which keeps p - y exact near 1
     xm = torch.movedim(x, axis, -1)
@@ -261,7 +262,7 @@ def _softmax_plus(a, x, axis, t):
                                    keepdim=True), -1, axis)
     m = torch.movedim(m, -1, axis)
     p = torch.exp(a - m) / s
-    return torch.where(p > 0.5, (1 + t) - rest / s, p + t)
+    return torch.where(p > 0.5, one_t - rest / s, p + t)
 ''',
     "_logsumexp": '''
 def _logsumexp(x, axis):
@@ -378,7 +379,7 @@ def _exp_minus_logsumexp(a, x, axis):
     return e(a - m) / den
 ''',
     "_softmax_plus": '''
-def _softmax_plus(a, x, axis, t):
+def _softmax_plus(a, x, axis, t, one_t):
     # p + t for the softmax entry p = e^(a - logsumexp(x)); above 1/2 (the largest entry)
     # p + t = (1 + t) - sum_(k != argmax) e^(x_k - m) / S, which keeps p - y exact near 1
     e_ = np.frompyfunc(mpmath.exp, 1, 1)
@@ -392,7 +393,7 @@ def _softmax_plus(a, x, axis, t):
                        -1, axis)
     m = np.moveaxis(m, -1, axis)
     p = e_(a - m) / s
-    return np.where(p > 0.5, (1 + t) - rest / s, p + t)
+    return np.where(p > 0.5, one_t - rest / s, p + t)
 ''',
     "_logsumexp": '''
 def _logsumexp_1(v):

@@ -183,9 +183,10 @@ class _ExpMinusLSE(sympy.Function):
 
 
 class _SoftmaxPlus(sympy.Function):
-    """``softmax_i(f) + t`` where the softmax entry is ``exp(a − logsumexp(f))``."""
+    """``softmax_i(f) + t`` where the softmax entry is ``exp(a − logsumexp(f))``; the last
+    argument is ``1 + t`` arranged to be computed without cancellation."""
 
-    nargs = 4
+    nargs = 5
 
 
 class _Expm1mxLogratio(sympy.Function):
@@ -403,6 +404,19 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
             low.index_sizes[pos[k]] = size(hi)
         return sympy.Integer(pos[k])
 
+    def one_plus(t):
+        """1 + t with its leading part (the number and the terms linear in one symbol, e.g.
+        1 − y) summed first: 1 − (1 − ε) y − ε/K becomes (1 − y) + (ε y − ε/K)."""
+        terms = sympy.Add.make_args(sympy.expand(1 + t))
+
+        def leading(x):
+            c, f = x.as_coeff_Mul()
+            return x.is_number or (c.is_number and isinstance(f, (sympy.Symbol, Indexed)))
+
+        lead = [x for x in terms if leading(x)]
+        small = [x for x in terms if not leading(x)]
+        return sympy.UnevaluatedExpr(sympy.Add(*lead)) + sympy.Add(*small)
+
     def softmax_parts(e):
         """(a, f, axis, is_softmax) when ``e`` is e^(a − logsumexp_k f_k); is_softmax when
         a is f at a free index (so e is an entry of the softmax of f), else None."""
@@ -443,7 +457,7 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 if parts is not None and parts[3]:
                     a, f, ax, _ = parts
                     rest = sympy.Add(*[x for x in e.args if x is not term])
-                    return _SoftmaxPlus(walk(a), walk(f), ax, walk(rest))
+                    return _SoftmaxPlus(walk(a), walk(f), ax, walk(rest), walk(one_plus(rest)))
         if stable and isinstance(e, sympy.exp) and softmax_parts(e) is not None:
             # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max f
             a, f, ax, _ = softmax_parts(e)
@@ -659,10 +673,10 @@ class _ArrayPrinter(PythonCodePrinter):
         return f"{expr.kernel}({self._print(f)}, {int(p) - self.naxes})"
 
     def _print__SoftmaxPlus(self, expr):
-        a, f, p, t = expr.args
+        a, f, p, t, one_t = expr.args
         self.kernels.add("_softmax_plus")
         return (f"_softmax_plus({self._print(a)}, {self._print(f)}, {int(p) - self.naxes}, "
-                f"{self._print(t)})")
+                f"{self._print(t)}, {self._print(one_t)})")
 
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
@@ -802,7 +816,7 @@ class _CPrinter(C99CodePrinter):
     def _print__SoftmaxPlus(self, expr):
         # softmax_i + t; for the entry above 1/2 (the largest), (1 + t) - rest/S with
         # rest = sum over the other entries of e^(f_k - m)
-        a, f, p, t = expr.args
+        a, f, p, t, one_t = expr.args
         p = int(p)
         hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
         self.ntemp += 1
@@ -821,8 +835,8 @@ class _CPrinter(C99CodePrinter):
         ]
         (self.hoisted if hoist else self.pending).extend(code)
         prob = f"(exp({self._print(a)} - {tn}_m)/{tn}_s)"
-        rest = self._print(t)
-        return f"({prob} > 0.5 ? (1 + ({rest})) - {tn}_r/{tn}_s : {prob} + ({rest}))"
+        rest, one_rest = self._print(t), self._print(one_t)
+        return f"({prob} > 0.5 ? ({one_rest}) - {tn}_r/{tn}_s : {prob} + ({rest}))"
 
     def _loop_body(self, f):
         """Print ``f`` inside a loop: its own reductions go into the loop body."""
