@@ -454,9 +454,9 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
             # largest entry and (1 + t) - sum_(k != argmax) softmax_k keeps p_i - y_i exact
             for term in e.args:
                 parts = softmax_parts(term)
-                if parts is not None and parts[3]:
+                rest = sympy.Add(*[x for x in e.args if x is not term])
+                if parts is not None and parts[3] and not rest.has(logsumexp, sympy.exp):
                     a, f, ax, _ = parts
-                    rest = sympy.Add(*[x for x in e.args if x is not term])
                     return _SoftmaxPlus(walk(a), walk(f), ax, walk(rest), walk(one_plus(rest)))
         if stable and isinstance(e, sympy.exp) and softmax_parts(e) is not None:
             # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max f
