@@ -1028,10 +1028,13 @@ def run(
 
 def crosscheck_rows(name: str, *, seed: int = DEFAULT_SEED, points: int = DEFAULT_POINTS,
                     dps: int = DEFAULT_DPS) -> list[tuple[str, int, float]]:
-    """``[(route, points, max ULP vs the oracle), ...]`` for the proof documents.
+    """``[(route, points, error), ...]`` for the proof documents.
 
-    Empty for a derivation whose result is not exportable.  The steps are not re-run
-    (the documents report them separately).
+    ``error`` is the figure ``lossproof verify`` prints: the largest error against the
+    oracle in float64 ULPs ÷ (1 + κ), κ the condition number where it matters (the raw
+    ULPs of an ill-conditioned point say nothing about the code).  Empty for a derivation
+    whose result is not exportable.  The steps are not re-run (the documents report them
+    separately).
     """
     res = verify_one(name, points=points, seed=seed, dps=dps, steps=False)
     if res.error is not None:
@@ -1041,7 +1044,7 @@ def crosscheck_rows(name: str, *, seed: int = DEFAULT_SEED, points: int = DEFAUL
                         (res.numeric_name, res.numeric),
                         ("naive lambdify", res.naive)):
         if pair is not None:
-            rows.append((label, pair.points, pair.max_ulp))
+            rows.append((label, pair.points, pair.max_ulp_scaled))
     return rows
 
 
