@@ -86,7 +86,9 @@ def assert_ulp(
     bad = [i for i, (err, b) in enumerate(zip(errs, budgets, strict=True)) if not err <= b]
     if bad:
         bad.sort(key=lambda i: -errs[i])
-        lines = [f"{what}: {len(bad)} of {len(got)} points exceed the ULP budget ({np.dtype(dtype)})"]
+        lines = [
+            f"{what}: {len(bad)} of {len(got)} points exceed the ULP budget ({np.dtype(dtype)})"
+        ]
         for i in bad[:8]:
             inp = "" if inputs is None else f"input={inputs[i]!r} "
             lines.append(
