@@ -135,6 +135,9 @@ def _plot_gaussian_kl(plt):
     s2 = np.geomspace(0.25, 4.0, 121)
     m, s = np.meshgrid(mu2, s2)
     kl = numeric.gaussian_kl(0.0, 1.0, m, s)
+    # the grid passes through μ₂ = 0, σ₂ = 1, where KL = 0 has no place on a log colour
+    # scale: values below the lowest level (1e-3) are drawn in the lowest band
+    kl = np.maximum(kl, 1e-3)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     cs = ax.contourf(m, s, kl, levels=np.geomspace(1e-3, float(kl.max()), 15), cmap="viridis",
                      norm=_lognorm(plt))
