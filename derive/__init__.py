@@ -15,6 +15,14 @@ export_source(name, target) -> str            self-contained source (``python``,
 exportable(name) -> bool                      whether ``name``'s result can be exported
 derive.rewrite              the stable rewrite rules (``RULES``), applied by ``stabilise``
 
+Cross-checks
+------------
+derive.oracle               each derivation's *definition* in mpmath (sums, ``quad``, ``diff``,
+                            maximisation) at >= 50 digits, never the derived closed form
+derive.verify               ``lossproof verify``: steps, export, ``numeric`` and the naive
+                            lambdify against the oracle at random and adversarial points
+derive.proofs, derive.plot  the committed ``proofs/`` documents and their figures
+
 Checking other people's formulas
 --------------------------------
 derive.testing.assert_matches_reference(fn, name, grad=...)   a loss (and its gradient)

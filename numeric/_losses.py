@@ -1013,11 +1013,12 @@ def _distill_kernel(
     # are as small as ρ − c, so u = (ρ − c) − (D − c) is accurate even where q ≈ p
     c = np.log1p(s_q) - np.log1p(s_p)
     rho -= c[:, None]
-    big = rho > 600.0  # q_k > e^600 p_k: p_k expm1(ρ'_k) from logs, without overflow
+    big = rho > 600.0  # q_k > e^600 p_k: p_k expm1(ρ'_k) would overflow
     terms = p * np.expm1(np.minimum(rho, 600.0))
     if big.any():
-        log_p = beta - np.log1p(s_p)[:, None]
-        terms[big] = np.exp(log_p[big] + rho[big]) - p[big]
+        # p_k e^{ρ'_k} = q_k e^{D − c} and D − c is a few eps: q_k − p_k, both as computed
+        # (not e^{log p + ρ'}: log p ≈ −2500 carries an absolute rounding of 5e-13)
+        terms[big] = q[big] - p[big]
     shift = np.log1p(terms.sum(axis=1))
     u = rho - shift[:, None]  # u = log(q/p), −inf where the teacher masks the class
     ok = ~t_masked & ~inf_row[:, None]
