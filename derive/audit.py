@@ -70,8 +70,8 @@ import numpy as np
 
 from derive import testing
 
-__all__ = ["PEERS", "SCHEMA_VERSION", "AuditReport", "Peer", "Row", "run", "to_markdown",
-           "to_text"]
+__all__ = ["LIBRARIES", "PEERS", "SCHEMA_VERSION", "AuditReport", "Peer", "Row", "run",
+           "to_markdown", "to_text"]
 
 SCHEMA_VERSION = 1
 DEFAULT_POINTS = 60
@@ -417,7 +417,7 @@ PEERS: list[Peer] = [
 ]
 
 #: library -> the modules whose presence (and version) it needs
-_LIBRARIES: dict[str, tuple[str, ...]] = {
+LIBRARIES: dict[str, tuple[str, ...]] = {
     "torch": ("torch",), "jax": ("jax",), "optax": ("optax", "jax"), "scipy": ("scipy",),
     "sklearn": ("sklearn", "scipy"), "lossproof": ("numeric",),
 }
@@ -428,7 +428,7 @@ _LIBRARIES: dict[str, tuple[str, ...]] = {
 
 def _available(library: str) -> str | None:
     """``None`` when the library can be imported, else the reason it cannot."""
-    for mod in _LIBRARIES[library]:
+    for mod in LIBRARIES[library]:
         try:
             importlib.import_module(mod)
         except Exception as exc:  # ImportError, or a broken installation
@@ -481,10 +481,10 @@ def run(*, libraries: Sequence[str] | None = None, points: int = DEFAULT_POINTS,
         progress: Callable[[str], None] | None = None) -> AuditReport:
     """Audit every installed implementation in :data:`PEERS` (of ``libraries``, if given)."""
     start = time.perf_counter()
-    wanted = list(_LIBRARIES) if libraries is None else list(libraries)
-    unknown = [lib for lib in wanted if lib not in _LIBRARIES]
+    wanted = list(LIBRARIES) if libraries is None else list(libraries)
+    unknown = [lib for lib in wanted if lib not in LIBRARIES]
     if unknown:
-        raise ValueError(f"libraries: unknown {unknown}; choose from {list(_LIBRARIES)}")
+        raise ValueError(f"libraries: unknown {unknown}; choose from {list(LIBRARIES)}")
     skipped, present = [], []
     for lib in wanted:
         why = _available(lib)

@@ -15,7 +15,21 @@ __all__ = ["main"]
 
 
 class UserError(Exception):
-    """A mistake in what the user asked for: printed as one line, exit status 2."""
+    """A mistake in what the user asked for: printed as one line, exit status 2.
+
+    Only these (and a missing optional dependency) become one-line errors: any other
+    exception is lossproof's own bug and keeps its traceback."""
+
+
+def _known(*names: str) -> None:
+    """UserError (with the registry's suggestions) for a name that is not registered."""
+    from derive.core import meta
+
+    for n in names:
+        try:
+            meta(n)
+        except KeyError as exc:
+            raise UserError(exc.args[0]) from None
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -24,6 +38,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.points < 0:
         raise UserError(f"--points: must be >= 0, got {args.points}")
     libs = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    unknown = [lib for lib in libs or () if lib not in audit.LIBRARIES]
+    if unknown:
+        raise UserError(f"--only: unknown {unknown}; choose from {list(audit.LIBRARIES)}")
 
     def progress(line: str) -> None:
         print(f"audit {line}", file=sys.stderr, flush=True)
@@ -50,6 +67,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from derive.core import get
 
+    _known(args.name)
     d = get(args.name)
     if args.standalone and args.format != "latex":
         raise UserError("--standalone goes with --format latex")
@@ -88,11 +106,14 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from derive.core import get
     from derive.export import export_source
 
-    get(args.name)  # an unknown name raises KeyError with suggestions
-    sys.stdout.write(export_source(args.name, args.target))
+    _known(args.name)
+    try:
+        source = export_source(args.name, args.target)
+    except (ValueError, NotImplementedError) as exc:  # the result has no exportable form
+        raise UserError(str(exc)) from None
+    sys.stdout.write(source)
     return 0
 
 
@@ -100,9 +121,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from derive import plot
-    from derive.core import meta
 
-    meta(args.name)  # unknown names fail with suggestions
+    _known(args.name)
     if not plot.has_plot(args.name):
         raise UserError(
             f"{args.name!r} has no plot; plots exist for {', '.join(sorted(plot.PLOTS))}"
@@ -121,6 +141,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise UserError(f"--points: must be >= 0, got {args.points}")
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"-j/--jobs: must be >= 1, got {args.jobs}")
+    if args.dps < 50:
+        raise UserError(f"--dps: at least 50 digits are needed, got {args.dps}")
+    _known(*args.names)
     tty = sys.stderr.isatty()
     width = 24
 
@@ -232,10 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except KeyError as exc:  # unknown derivation name (message carries suggestions)
-        print(f"lossproof: error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    except (UserError, ValueError, TypeError, ImportError) as exc:
+    except (UserError, ImportError) as exc:  # ImportError: an optional extra not installed
         print(f"lossproof: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
