@@ -182,17 +182,21 @@ class TestCrossCheck:
         assert not r.export.passed  # 1e-3 ULP: only exact results pass
 
 
-class TestReport:
-    # the second stands in for a relation-only derivation (mvn-kl's steps take seconds)
-    NAMES = ("sigmoid-derivative", "bce-probability-gradient")
+# the second stands in for a relation-only derivation (mvn-kl's steps take seconds)
+REPORT_NAMES = ("sigmoid-derivative", "bce-probability-gradient")
 
-    @pytest.fixture(scope="class")
-    def report(self, tmp_path_factory):
-        real = verify._exportable
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("LOSSPROOF_CACHE_DIR", str(tmp_path_factory.mktemp("report-cache")))
-            mp.setattr(verify, "_exportable", lambda n: n != self.NAMES[1] and real(n))
-            return verify.run(self.NAMES, points=4, jobs=1)
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    real = verify._exportable
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOSSPROOF_CACHE_DIR", str(tmp_path_factory.mktemp("report-cache")))
+        mp.setattr(verify, "_exportable", lambda n: n != REPORT_NAMES[1] and real(n))
+        return verify.run(REPORT_NAMES, points=4, jobs=1)
+
+
+class TestReport:
+    NAMES = REPORT_NAMES
 
     def test_versioned_json_matches_the_documented_schema(self, report):
         doc = json.loads(report.to_json())
