@@ -163,6 +163,8 @@ def _dd_two_prod(a, b):
 def _dd_sum(x):
     # sum over the last axis as hi + lo: a pairwise tree of two_sums, their errors summed
     lo = {np_}.zeros(x.shape[:-1], dtype=x.dtype)
+    if x.shape[-1] == 0:  # an empty sum is 0
+        x = {np_}.zeros(x.shape[:-1] + (1,), dtype=x.dtype)
     while x.shape[-1] > 1:
         if x.shape[-1] % 2:
             x = {np_}.concatenate([x, {np_}.zeros_like(x[..., :1])], axis=-1)
@@ -380,6 +382,8 @@ def _dd_two_prod(a, b):
 def _dd_sum(x):
     # sum over the last axis as hi + lo: a pairwise tree of two_sums, their errors summed
     lo = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+    if x.shape[-1] == 0:  # an empty sum is 0
+        x = torch.zeros((*x.shape[:-1], 1), dtype=x.dtype, device=x.device)
     while x.shape[-1] > 1:
         if x.shape[-1] % 2:
             x = torch.cat([x, torch.zeros_like(x[..., :1])], dim=-1)
@@ -612,7 +616,7 @@ def _mutual_information_1(p):
 
 
 def _mutual_information(p):
-    flat = p.reshape((-1,) + p.shape[-2:])
+    flat = p.reshape((int(np.prod(p.shape[:-2])),) + p.shape[-2:])
     out = np.empty(len(flat), dtype=object)
     for j, table in enumerate(flat):
         out[j] = _mutual_information_1(table)

@@ -801,10 +801,12 @@ class TestMutualInformation:
                                                        "numpy")
 
     def test_zero_and_negative_entries_keep_the_definition(self):
-        """0 log 0 = 0; with negative entries the definition's logs of negative ratios are
-        NaN, and where every ratio is positive it is finite: so is the export."""
+        """0 log 0 = 0 (an empty table gives 0); with negative entries the definition's logs
+        of negative ratios are NaN, and where every ratio is positive it is finite: so is
+        the export."""
         f = export(self.NAME)
         assert f(np.array([[0.5, 0.0], [0.0, 0.5]])) == np.log(2)
+        assert f(np.zeros((0, 3))) == 0  # an empty table: empty sums
         assert np.isnan(f(np.array([[-0.1, 0.6], [0.3, 0.2]])))
         table = [[-1.0, 0.5], [3.0, -2.0]]  # r = (-0.5, 1), c = (2, -1.5): all p/(r c) > 0
         assert ulp_error(f(np.array(table)), mi_reference(table)) <= BUDGET_ULP
