@@ -14,6 +14,9 @@ from derive.functions import EXPM1MX_SERIES, LOG1PMX_SERIES, horner
 
 #: φ(u) = u² Σ u^n/(n + 2)! truncated for |u| < 2 (first omitted term < 2**-56 of the result)
 _PHI_WIDE = tuple(sympy.Rational(1, sympy.factorial(n + 2)) for n in range(26))
+#: A(x) = Σ xⁿ/(2n + 3), so that atanh(s) = s + s³ A(s²); truncated for x = s² <= 1/4 (the
+#: tail is below x^28/59 · 4/3 < 1e-18 of A >= 1/3): the KL terms of mutual information
+_ATANH_WIDE = tuple(sympy.Rational(1, 2 * n + 3) for n in range(28))
 
 __all__ = ["MP_ELEMENTARY", "NP_AS_FLOAT", "c_kernels", "mp_kernels", "np_kernels",
            "torch_kernels"]
@@ -138,6 +141,87 @@ def _logsumexp(x, axis):
     rest = {np_}.sum({np_}.where(first, 0, e), axis=-1, keepdims=True)
     out = {np_}.where(finite, shift + {np_}.log1p(rest), m)
     return {np_}.moveaxis(out, -1, axis)
+''',
+        "_mutual_information": f'''
+def _dd_two_sum(a, b):
+    # a + b = s + e exactly (Knuth)
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _dd_two_prod(a, b):
+    # a b = p + e exactly (Dekker; Veltkamp's split by 2^ceil(t/2) + 1 for t-bit floats)
+    split = 2.0 ** (({np_}.finfo(a.dtype).nmant + 2) // 2) + 1
+    p = a * b
+    ca, cb = split * a, split * b
+    ah, bh = ca - (ca - a), cb - (cb - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _dd_sum(x):
+    # sum over the last axis as hi + lo: a pairwise tree of two_sums, their errors summed
+    lo = {np_}.zeros(x.shape[:-1], dtype=x.dtype)
+    if x.shape[-1] == 0:  # an empty sum is 0
+        x = {np_}.zeros(x.shape[:-1] + (1,), dtype=x.dtype)
+    while x.shape[-1] > 1:
+        if x.shape[-1] % 2:
+            x = {np_}.concatenate([x, {np_}.zeros_like(x[..., :1])], axis=-1)
+        x, err = _dd_two_sum(x[..., 0::2], x[..., 1::2])
+        lo = lo + {np_}.sum(err, axis=-1)
+    return _dd_two_sum(x[..., 0], lo)
+
+
+def _mutual_information(p):
+    # sum_mn p log(p/q), q = r_m c_n (r, c: row and column sums of the [..., M, N] table),
+    # = sum_mn (p log(p/q') - p + q') - S log S, q' = q/S, S = sum p = sum q' (for S <= 0:
+    # q' = q and S - S^2); S log S is exactly 0 when S = 1 exactly. Each term
+    # t = p log(p/q') - p + q' >= 0 is d s + 2 p s^3 A(s^2), s = d/(p + q'),
+    # A(x) = sum x^n/(2n + 3) [log(p/q') = 2 atanh s], for |s| <= 1/2 (no cancellation),
+    # p log(p/q') - d beyond; S, r, r' = r/S, c and q' = r' c are double-double, so
+    # d = (p - q'_hi) - q'_lo is p - q' to full relative accuracy; the terms summed compensated
+    fi = {np_}.finfo(p.dtype)
+    sh, sl = _dd_sum(p.reshape(p.shape[:-2] + (-1,)))
+    scaled = (sh > 0) & {np_}.isfinite(sh)
+    uh, ul = {np_}.where(scaled, sh, 1)[..., None], {np_}.where(scaled, sl, 0)[..., None]
+    rh, rl = _dd_sum(p)
+    # r' = r/S = (r_hi + r_lo)/(u_hi + u_lo): h = r_hi/u_hi, and r_hi - h u_hi is exact
+    h = rh / uh
+    ph, pe = _dd_two_prod(h, uh)
+    rh, rl = h, (((rh - ph) - pe) + rl - h * ul) / uh
+    ch, cl = _dd_sum({np_}.swapaxes(p, -1, -2))
+    rh, rl, ch, cl = rh[..., :, None], rl[..., :, None], ch[..., None, :], cl[..., None, :]
+    # q' = r' c: no overflow for a non-negative table (r' <= 1, c <= S)
+    qh, e = _dd_two_prod(rh, ch)
+    ql = e + (rh * cl + rl * ch)
+    ql = {np_}.where({np_}.isfinite(ql), ql, 0)  # the split overflowed (beyond 2^996): q'_hi
+    d = (p - qh) - ql
+    ok = (p > 0) & (rh > 0) & (ch > 0)  # else (a zero or negative entry or marginal) as defined
+    ps, qs = {np_}.where(ok, p, 1), {np_}.where(ok & (qh >= fi.tiny), qh, 1)
+    ratio = ps / qs
+    normal = ok & (qh >= fi.tiny) & (ratio >= fi.tiny) & (ratio <= fi.max)
+    # log(p/q') = log(p/q'_hi) - log1p(q'_lo/q'_hi); log p - log r' - log c where p/q'_hi over-
+    # or underflows
+    lr = {np_}.where(normal, {np_}.log({np_}.where(normal, ratio, 1))
+                     - {np_}.log1p({np_}.where(normal, ql, 0) / qs),
+                     {np_}.log(ps) - {np_}.log({np_}.where(ok, rh, 1))
+                     - {np_}.log({np_}.where(ok, ch, 1)))
+    lr = {np_}.where(ok, lr, {np_}.where(p == 0, 0, {np_}.log(p / qh)))
+    both = p + qh
+    s = d / {np_}.where(both > 0, both, 1)
+    near = ok & (abs(s) <= 0.5) & {np_}.isfinite(both)
+    sn = {np_}.where(near, s, 0)
+    s2 = sn * sn
+    t = {np_}.where(near, d * sn + 2 * p * (s2 * sn) * {horner("s2", _ATANH_WIDE)},
+                    p * {np_}.where(near, 0, lr) - d)
+    t = t.reshape(t.shape[:-2] + (-1,))
+    bad = ~{np_}.isfinite(t)  # +-inf or nan terms, summed plainly
+    hi, _ = _dd_sum({np_}.where(bad, 0, t))
+    total = {np_}.where({np_}.any(bad, axis=-1), {np_}.sum({np_}.where(bad, t, 0), axis=-1), hi)
+    # S log S = S_hi log S_hi + S_lo (1 + log S_hi) + O(S_lo^2/S_hi)
+    ls = {np_}.log({np_}.where(scaled, sh, 1))
+    return total + {np_}.where(scaled, -(sh * ls + sl * (1 + ls)), sh * ((1 - sh) - sl))
 ''',
     }
 
@@ -277,6 +361,87 @@ def _logsumexp(x, axis):
     out = torch.where(finite, shift + torch.log1p(rest), m)
     return torch.movedim(out, -1, axis)
 ''',
+    "_mutual_information": f'''
+def _dd_two_sum(a, b):
+    # a + b = s + e exactly (Knuth)
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _dd_two_prod(a, b):
+    # a b = p + e exactly (Dekker; Veltkamp's split by 2^ceil(t/2) + 1 for t-bit floats)
+    split = 2.0 ** ((int(1 / torch.finfo(a.dtype).eps).bit_length() + 1) // 2) + 1
+    p = a * b
+    ca, cb = split * a, split * b
+    ah, bh = ca - (ca - a), cb - (cb - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _dd_sum(x):
+    # sum over the last axis as hi + lo: a pairwise tree of two_sums, their errors summed
+    lo = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+    if x.shape[-1] == 0:  # an empty sum is 0
+        x = torch.zeros((*x.shape[:-1], 1), dtype=x.dtype, device=x.device)
+    while x.shape[-1] > 1:
+        if x.shape[-1] % 2:
+            x = torch.cat([x, torch.zeros_like(x[..., :1])], dim=-1)
+        x, err = _dd_two_sum(x[..., 0::2], x[..., 1::2])
+        lo = lo + torch.sum(err, dim=-1)
+    return _dd_two_sum(x[..., 0], lo)
+
+
+def _mutual_information(p):
+    # sum_mn p log(p/q), q = r_m c_n (r, c: row and column sums of the [..., M, N] table),
+    # = sum_mn (p log(p/q') - p + q') - S log S, q' = q/S, S = sum p = sum q' (for S <= 0:
+    # q' = q and S - S^2); S log S is exactly 0 when S = 1 exactly. Each term
+    # t = p log(p/q') - p + q' >= 0 is d s + 2 p s^3 A(s^2), s = d/(p + q'),
+    # A(x) = sum x^n/(2n + 3) [log(p/q') = 2 atanh s], for |s| <= 1/2 (no cancellation),
+    # p log(p/q') - d beyond; S, r, r' = r/S, c and q' = r' c are double-double, so
+    # d = (p - q'_hi) - q'_lo is p - q' to full relative accuracy; the terms summed compensated
+    fi = torch.finfo(p.dtype)
+    sh, sl = _dd_sum(p.reshape(*p.shape[:-2], -1))
+    scaled = (sh > 0) & torch.isfinite(sh)
+    uh, ul = torch.where(scaled, sh, 1)[..., None], torch.where(scaled, sl, 0)[..., None]
+    rh, rl = _dd_sum(p)
+    # r' = r/S = (r_hi + r_lo)/(u_hi + u_lo): h = r_hi/u_hi, and r_hi - h u_hi is exact
+    h = rh / uh
+    ph, pe = _dd_two_prod(h, uh)
+    rh, rl = h, (((rh - ph) - pe) + rl - h * ul) / uh
+    ch, cl = _dd_sum(torch.transpose(p, -1, -2))
+    rh, rl, ch, cl = rh[..., :, None], rl[..., :, None], ch[..., None, :], cl[..., None, :]
+    # q' = r' c: no overflow for a non-negative table (r' <= 1, c <= S)
+    qh, e = _dd_two_prod(rh, ch)
+    ql = e + (rh * cl + rl * ch)
+    ql = torch.where(torch.isfinite(ql), ql, 0)  # the split overflowed (beyond 2^996): q'_hi
+    d = (p - qh) - ql
+    ok = (p > 0) & (rh > 0) & (ch > 0)  # else (a zero or negative entry or marginal) as defined
+    ps, qs = torch.where(ok, p, 1), torch.where(ok & (qh >= fi.tiny), qh, 1)
+    ratio = ps / qs
+    normal = ok & (qh >= fi.tiny) & (ratio >= fi.tiny) & (ratio <= fi.max)
+    # log(p/q') = log(p/q'_hi) - log1p(q'_lo/q'_hi); log p - log r' - log c where p/q'_hi over-
+    # or underflows
+    lr = torch.where(normal, torch.log(torch.where(normal, ratio, 1))
+                     - torch.log1p(torch.where(normal, ql, 0) / qs),
+                     torch.log(ps) - torch.log(torch.where(ok, rh, 1))
+                     - torch.log(torch.where(ok, ch, 1)))
+    lr = torch.where(ok, lr, torch.where(p == 0, 0, torch.log(p / qh)))
+    both = p + qh
+    s = d / torch.where(both > 0, both, 1)
+    near = ok & (torch.abs(s) <= 0.5) & torch.isfinite(both)
+    sn = torch.where(near, s, 0)
+    s2 = sn * sn
+    t = torch.where(near, d * sn + 2 * p * (s2 * sn) * {horner("s2", _ATANH_WIDE)},
+                    p * torch.where(near, 0, lr) - d)
+    t = t.reshape(*t.shape[:-2], -1)
+    bad = ~torch.isfinite(t)  # +-inf or nan terms, summed plainly
+    hi, _ = _dd_sum(torch.where(bad, 0, t))
+    total = torch.where(torch.any(bad, dim=-1), torch.sum(torch.where(bad, t, 0), dim=-1), hi)
+    # S log S = S_hi log S_hi + S_lo (1 + log S_hi) + O(S_lo^2/S_hi)
+    ls = torch.log(torch.where(scaled, sh, 1))
+    return total + torch.where(scaled, -(sh * ls + sl * (1 + ls)), sh * ((1 - sh) - sl))
+''',
 }
 
 _MP = {
@@ -408,6 +573,55 @@ def _logsumexp_1(v):
 def _logsumexp(x, axis):
     return np.expand_dims(np.apply_along_axis(_logsumexp_1, axis, x), axis)
 ''',
+    "_mutual_information": '''
+def _mp_exact_sum(xs):
+    # a sum of binary floats, exactly (no rounding)
+    s = mpmath.mpf(0)
+    for x in xs:
+        s = mpmath.fadd(s, x, exact=True)
+    return s
+
+
+def _mutual_information_1(p):
+    # as the NumPy kernel: sum_mn (p log(p/q') - p + q') - S log S, q' = r_m c_n/S (S = sum p > 0;
+    # else q' = q and S - S^2), with r, c, S, q = r c and D = p S - q = S (p - q') exact; each
+    # term p log(p S/q) - D/S carries the bits it cancels (about log2|q/D|) as extra
+    # precision, log1p(D/q) for |D| <= q/2; one rounding at the end
+    rows = [_mp_exact_sum(p[m, :]) for m in range(p.shape[0])]
+    cols = [_mp_exact_sum(p[:, n]) for n in range(p.shape[1])]
+    total = _mp_exact_sum(rows)
+    if total > 0 and mpmath.isfinite(total):
+        scale = total
+        with mpmath.extraprec(10):
+            terms = [-total * mpmath.log(total)]
+    else:
+        scale = mpmath.mpf(1)
+        terms = [mpmath.fsub(total, mpmath.fmul(total, total, exact=True), exact=True)]
+    for m, r in enumerate(rows):
+        for n, c in enumerate(cols):
+            x = p[m, n]
+            q = mpmath.fmul(r, c, exact=True)
+            dd = mpmath.fsub(mpmath.fmul(x, scale, exact=True), q, exact=True)
+            if x == 0 or dd == 0:
+                with mpmath.extraprec(10):
+                    terms.append(-dd / scale)
+            elif x > 0 and r > 0 and c > 0 and mpmath.isfinite(dd):
+                with mpmath.extraprec(max(0, int(mpmath.mag(q)) - int(mpmath.mag(dd))) + 10):
+                    lr = mpmath.log1p(dd / q) if abs(dd) <= q / 2 else mpmath.log(x * scale / q)
+                    terms.append(x * lr - dd / scale)
+            else:  # a negative entry or marginal: as defined
+                ratio = x * scale / q if q != 0 else mpmath.inf * mpmath.sign(x)
+                terms.append(x * mpmath.log(ratio) - dd / scale)
+    return mpmath.fsum(terms)
+
+
+def _mutual_information(p):
+    flat = p.reshape((int(np.prod(p.shape[:-2])),) + p.shape[-2:])
+    out = np.empty(len(flat), dtype=object)
+    for j, table in enumerate(flat):
+        out[j] = _mutual_information_1(table)
+    return out.reshape(p.shape[:-2])
+''',
 }
 MP_ELEMENTARY = ("exp", "log", "log1p", "expm1", "sqrt", "tanh", "maximum", "minimum")
 
@@ -501,6 +715,98 @@ static double lp_logratio(double a, double b)
     }
     return log(a) - log(b);
 }
+''',
+        "lp_mutual_information": f'''
+static double lp_two_sum(double a, double b, double *e)
+{{
+    /* a + b = s + e exactly (Knuth); returns s */
+    double s = a + b, bb = s - a;
+    *e = (a - (s - bb)) + (b - bb);
+    return s;
+}}
+
+static double lp_mutual_information(const double *p, int M, int N)
+{{
+    /* sum_mn p log(p/q), q = r_m c_n (r, c: row and column sums of the M x N table p)
+       = sum_mn (p log(p/q') - p + q') - S log S, q' = q/S, S = sum p = sum q' (for S <= 0:
+       q' = q and S - S^2); S log S is exactly 0 when S = 1 exactly. Each term
+       t = p log(p/q') - p + q' >= 0 is d s + 2 p s^3 A(s^2), s = d/(p + q'),
+       A(x) = sum x^k/(2k + 3) [log(p/q') = 2 atanh s], for |s| <= 1/2, p log(p/q') - d
+       beyond; S, r, r' = r/S, c, q' = r' c (fma) and the sum of the terms are double-double
+       (compensated), so d = (p - q'_hi) - q'_lo is p - q' to full relative accuracy */
+    double th = 0.0, tl = 0.0, sh = 0.0, sl = 0.0, uh = 1.0, ul = 0.0, special = 0.0, e;
+    int any_special = 0;
+    for (int k = 0; k < M * N; ++k) {{
+        sh = lp_two_sum(sh, p[k], &e);
+        sl += e;
+    }}
+    sh = lp_two_sum(sh, sl, &sl);
+    int scaled = sh > 0 && isfinite(sh);
+    if (scaled) {{
+        uh = sh;
+        ul = sl;
+    }}
+    for (int m = 0; m < M; ++m) {{
+        double rh = 0.0, rl = 0.0;
+        for (int k = 0; k < N; ++k) {{
+            rh = lp_two_sum(rh, p[m * N + k], &e);
+            rl += e;
+        }}
+        rh = lp_two_sum(rh, rl, &rl);
+        /* r' = r/S = (r_hi + r_lo)/(u_hi + u_lo): h = r_hi/u_hi, and r_hi - h u_hi is exact */
+        double h = rh / uh;
+        rl = (fma(-h, uh, rh) + rl - h * ul) / uh;
+        rh = h;
+        for (int c = 0; c < N; ++c) {{
+            double ch = 0.0, cl = 0.0, x = p[m * N + c], t;
+            for (int k = 0; k < M; ++k) {{
+                ch = lp_two_sum(ch, p[k * N + c], &e);
+                cl += e;
+            }}
+            ch = lp_two_sum(ch, cl, &cl);
+            /* q' = r' c: no overflow for a non-negative table (r' <= 1, c <= S) */
+            double qh = rh * ch;
+            double ql = fma(rh, ch, -qh) + (rh * cl + rl * ch);
+            if (!isfinite(ql)) {{
+                ql = 0.0;  /* out of range: q'_hi alone */
+            }}
+            double d = (x - qh) - ql, both = x + qh;
+            double s = both > 0 ? d / both : 0.0;
+            if (x == 0) {{
+                t = -d;  /* 0 log 0 = 0: the term is q' */
+            }} else if (!(x > 0 && rh > 0 && ch > 0)) {{
+                t = x * log(x / qh) - d;  /* a negative entry or marginal: as defined */
+            }} else if (fabs(s) <= 0.5 && isfinite(both)) {{
+                double s2 = s * s;
+                t = d * s + 2 * x * (s2 * s) * {horner("s2", _ATANH_WIDE)};
+            }} else {{
+                /* log(p/q') = log(p/q'_hi) - log1p(q'_lo/q'_hi); log p - log r' - log c where
+                   p/q'_hi over- or underflows */
+                double ratio = x / qh, lr;
+                if (qh >= DBL_MIN && ratio >= DBL_MIN && ratio <= DBL_MAX) {{
+                    lr = log(ratio) - log1p(ql / qh);
+                }} else {{
+                    lr = log(x) - log(rh) - log(ch);
+                }}
+                t = x * lr - d;
+            }}
+            if (isfinite(t)) {{
+                th = lp_two_sum(th, t, &e);
+                tl += e;
+            }} else {{
+                special += t;  /* +-inf or nan terms, summed plainly */
+                any_special = 1;
+            }}
+        }}
+    }}
+    th = lp_two_sum(th, tl, &tl);
+    if (scaled) {{
+        /* S log S = S_hi log S_hi + S_lo (1 + log S_hi) + O(S_lo^2/S_hi) */
+        double ls = log(sh);
+        return (any_special ? special : th) - (sh * ls + sl * (1 + ls));
+    }}
+    return (any_special ? special : th) + sh * ((1 - sh) - sl);
+}}
 ''',
     })
 

@@ -29,12 +29,15 @@ Every symbol is renamed to a sanitised identifier before printing, so a derivati
 symbols are named like code cannot inject any.  The stable primitives print as small
 kernels emitted into the generated source (series for ``expm1mx``/``log1pmx`` near 0,
 ``m + log1p(Σ_{k≠argmax} e^{z_k−m})`` for ``logsumexp``, …).  Lowering also gives kernels
-to four composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
+to five composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
 (shifted by ``max f``), a softmax entry plus a target (``p_i − y_i`` through the
 complement of the largest entry), ``φ(c·log(a/b))`` (``(a/b)^c − 1 − u`` beyond
-``|u| = 2``) and ``x^n/y^n`` (as ``(x/y)^n``).  ``naive=True`` exports the textbook form
-instead (every primitive rewritten to ``exp``/``log``, no rules, no patterns) — the
-baseline the verification engine compares against.
+``|u| = 2``), ``x^n/y^n`` (as ``(x/y)^n``) and the mutual information of a table,
+``Σ_mn p_mn log(p_mn/(Σ_i p_in · Σ_j p_mj))`` (the non-negative KL terms of
+``numeric.mutual_information``, plus the exact correction for a table whose sum is not 1).
+``naive=True`` exports the textbook form instead (every primitive rewritten to
+``exp``/``log``, no rules, no patterns) — the baseline the verification engine compares
+against.
 
 A result that is not an equation of its parameters (an inequality, a matrix expression,
 an index range other than ``1..K``) raises ValueError/NotImplementedError; see
@@ -63,7 +66,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from derive import _kernels
 from derive.core import IntegerRange
-from derive.functions import expm1mx, logratio, logsumexp
+from derive.functions import expm1mx, logratio, logsumexp, xlogy
 from derive.rewrite import RULES, STABLE_BUNDLE, stabilise, to_elementary
 
 __all__ = [
@@ -201,6 +204,15 @@ class _RatioPow(sympy.Function):
     nargs = 3
 
 
+class _MutualInformation(sympy.Function):
+    """``Σ_m Σ_n xlogy(p_mn, p_mn / (Σ_i p_in · Σ_j p_mj))`` of a whole table: the argument
+    is the (renamed) matrix parameter ``p``, ``[..., M, N]``; the result has no index axes.
+    Printed as a kernel: non-negative KL terms ``p log(p/q) − p + q`` against the product of
+    the marginals divided by ``S = Σp`` (in double-double), minus ``S log S`` (0 for ``S = 1``)."""
+
+    nargs = 1
+
+
 class _Delta(sympy.Function):
     """KroneckerDelta of two index values, printed as a comparison ``(a == b)``."""
 
@@ -266,10 +278,11 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
     operations over index axes.  Raises ValueError/NotImplementedError when the result is
     not a closed form of the parameters in a shape this exporter handles.
 
-    With ``stable`` (not for the naive exports), three composite patterns get kernels:
-    ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp), a softmax entry plus a
-    target (``p_i − y_i`` via the complement of the largest entry) and ``x^n/y^n``
-    (as ``(x/y)^n``)."""
+    With ``stable`` (not for the naive exports), the composite patterns of the module
+    docstring get kernels: ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp), a
+    softmax entry plus a target (``p_i − y_i`` via the complement of the largest entry),
+    ``φ(c·log(a/b))``, ``x^n/y^n`` (as ``(x/y)^n``) and the mutual information
+    ``Σ_mn xlogy(p_mn, p_mn/(Σ_i p_in · Σ_j p_mj))`` of a whole matrix parameter."""
     d = derivation
     params = tuple(d.parameters)
     if not params:
@@ -434,9 +447,52 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
         entry = any(f.xreplace({k: j}) == a for j in free_idx)
         return a, f, axis(k, lo, hi), entry
 
+    def mutual_information_table(e) -> IndexedBase | None:
+        """The matrix parameter p when ``e`` is ``Σ_a Σ_b xlogy(p[a, b], p[a, b] / (Σ_i p[i, b]
+        · Σ_j p[a, j]))`` over the whole table (either order of the sums and factors; one
+        ``Sum`` with two limits or two nested ones), else None."""
+        limits, f = [], e
+        while isinstance(f, Sum):
+            limits, f = [*f.limits, *limits], f.function
+        if len(limits) != 2 or not isinstance(f, xlogy):
+            return None
+        x, y = f.args
+        if not (isinstance(x, Indexed) and x.base in safe and len(x.indices) == 2
+                and len(lengths[x.base]) == 2):
+            return None
+        base, (a, b) = x.base, x.indices
+        his = {lim[0]: lim[2] for lim in limits if lim[1] == 1}
+        if a == b or set(his) != {a, b} or any(s in safe for s in (a, b)):
+            return None
+        num, den = sympy.fraction(y)
+        sums = sympy.Mul.make_args(den)
+        if num != x or len(sums) != 2 or not all(isinstance(t, Sum) and len(t.limits) == 1
+                                                 for t in sums):
+            return None
+
+        def marginal(axis_: int) -> bool:
+            """Some factor is Σ_v p[.., v, ..] over axis ``axis_`` of p, the other index kept."""
+            for t in sums:
+                (v, lo, hi), g = t.limits[0], t.function
+                keep = list(x.indices)
+                keep[axis_] = v
+                if (lo == 1 and v not in (a, b) and v not in safe
+                        and isinstance(g, Indexed) and g.base == base
+                        and tuple(g.indices) == tuple(keep) and hi == his[x.indices[axis_]]
+                        and lengths[base][axis_] in (None, hi)):
+                    return True
+            return False
+
+        return base if marginal(0) and marginal(1) else None
+
     def walk(e):
         if isinstance(e, Indexed):
             return view(e)
+        if stable and isinstance(e, Sum) and (table := mutual_information_table(e)) is not None:
+            # Σ p log(p/(r c)) over the whole table: a kernel with the marginals and their
+            # product in double-double and non-negative KL terms (no cancellation near
+            # independence, no rounded marginal near a deterministic table)
+            return _MutualInformation(safe[table])
         if isinstance(e, tuple(_REDUCTIONS)):
             kind, f = type(e), e.function
             out = None
@@ -689,6 +745,11 @@ class _ArrayPrinter(PythonCodePrinter):
             self.kernels.add("_expm1mx")
         return f"_expm1mx_logratio({self._print(a)}, {self._print(b)}, {self._print(c)})"
 
+    def _print__MutualInformation(self, expr):
+        self.kernels.add("_mutual_information")
+        slots = ", ".join(["None"] * self.naxes)
+        return f"_mutual_information({self._print(expr.args[0])})[..., {slots}]"
+
     def _print__ExpMinusLSE(self, expr):
         a, f, p = expr.args
         self.kernels.add("_exp_minus_logsumexp")
@@ -787,6 +848,11 @@ class _CPrinter(C99CodePrinter):
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
         return f"pow(({self._print(x)})/({self._print(y)}), {int(n)})"
+
+    def _print__MutualInformation(self, expr):
+        name = expr.args[0].name
+        self.kernels.add("lp_mutual_information")
+        return f"lp_mutual_information({name}, {', '.join(self.sizes_of[name])})"
 
     def _print__Expm1mxLogratio(self, expr):
         a, b, c = expr.args
