@@ -125,6 +125,36 @@ def _softmax_plus(a, x, axis, t, one_t):
     p = {np_}.exp(a - m) / s
     return {np_}.where(p > 0.5, one_t - rest / s, p + t)
 ''',
+        "_exp_minus_logsumexp_scaled": f'''
+def _exp_minus_logsumexp_scaled(a, x, c, d, axis):
+    # e^(w a - logsumexp(w x)), w = c/d, = e^(w (a - m)) / sum_k e^(w (x_k - m)) with m = x at
+    # the argmax of w x (x -> -x for w < 0): the shift precedes the scaling, so a - m is exact
+    # or nearly so where w a and w x would be rounded at their own large magnitude first
+    up = (c < 0) == (d < 0)
+    a, x, c, d = {np_}.where(up, a, -a), {np_}.where(up, x, -x), abs(c), abs(d)
+    m = {np_}.max(x, axis=axis, keepdims=True)
+    m = {np_}.where({np_}.isfinite(m), m, 0)
+    s = {np_}.sum({np_}.exp((x - m) * c / d), axis=axis, keepdims=True)
+    return {np_}.exp((a - m) * c / d) / s
+''',
+        "_softmax_plus_scaled": f'''
+def _softmax_plus_scaled(a, x, c, d, axis, t, one_t):
+    # p + t for the softmax entry p = e^(w a - logsumexp(w x)), w = c/d, a = x at the free
+    # index: as _softmax_plus, with m = x at the argmax of w x (x -> -x for w < 0) subtracted
+    # before the scaling, e^(w (x_k - m)): (1 + t) - sum_(k != argmax) e^(w (x_k - m))/S
+    # above 1/2, p + t below
+    up = (c < 0) == (d < 0)
+    a, x, c, d = {np_}.where(up, a, -a), {np_}.where(up, x, -x), abs(c), abs(d)
+    m = {np_}.max(x, axis=axis, keepdims=True)
+    m = {np_}.where({np_}.isfinite(m), m, 0)
+    e = {np_}.exp((x - m) * c / d)
+    xm, em = {np_}.moveaxis(x, axis, -1), {np_}.moveaxis(e, axis, -1)
+    first = {np_}.arange(xm.shape[-1]) == {np_}.argmax(xm, axis=-1)[..., None]
+    s = {np_}.sum(e, axis=axis, keepdims=True)
+    rest = {np_}.moveaxis({np_}.sum({np_}.where(first, 0, em), axis=-1, keepdims=True), -1, axis)
+    p = {np_}.exp((a - m) * c / d) / s
+    return {np_}.where(p > 0.5, one_t - rest / s, p + t)
+''',
         "_logsumexp": f'''
 def _logsumexp(x, axis):
     # log sum_k e^x_k = m + log1p(sum_(k != argmax) e^(x_k - m)), m = max_k x_k: nothing
@@ -264,6 +294,34 @@ def _softmax_plus(a, x, axis, t, one_t):
     p = torch.exp(a - m) / s
     return torch.where(p > 0.5, one_t - rest / s, p + t)
 ''',
+    "_exp_minus_logsumexp_scaled": '''
+def _exp_minus_logsumexp_scaled(a, x, c, d, axis):
+    # e^(w a - logsumexp(w x)), w = c/d, = e^(w (a - m)) / sum_k e^(w (x_k - m)), m = x at the
+    # argmax of w x (x -> -x for w < 0): the shift precedes the scaling
+    up = torch.as_tensor((c < 0) == (d < 0), device=x.device)
+    a, x, c, d = torch.where(up, a, -a), torch.where(up, x, -x), abs(c), abs(d)
+    m = torch.amax(x, dim=axis, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return torch.exp((a - m) * c / d) / torch.sum(torch.exp((x - m) * c / d), dim=axis,
+                                                  keepdim=True)
+''',
+    "_softmax_plus_scaled": '''
+def _softmax_plus_scaled(a, x, c, d, axis, t, one_t):
+    # p + t for p = e^(w a - logsumexp(w x)), w = c/d: as _softmax_plus, with m = x at the
+    # argmax of w x (x -> -x for w < 0) subtracted before the scaling, e^(w (x_k - m))
+    up = torch.as_tensor((c < 0) == (d < 0), device=x.device)
+    a, x, c, d = torch.where(up, a, -a), torch.where(up, x, -x), abs(c), abs(d)
+    m = torch.amax(x, dim=axis, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    e = torch.exp((x - m) * c / d)
+    xm, em = torch.movedim(x, axis, -1), torch.movedim(e, axis, -1)
+    first = torch.arange(xm.shape[-1], device=xm.device) == torch.argmax(xm, dim=-1, keepdim=True)
+    s = torch.sum(e, dim=axis, keepdim=True)
+    rest = torch.movedim(torch.sum(torch.where(first, torch.zeros_like(em), em), dim=-1,
+                                   keepdim=True), -1, axis)
+    p = torch.exp((a - m) * c / d) / s
+    return torch.where(p > 0.5, one_t - rest / s, p + t)
+''',
     "_logsumexp": '''
 def _logsumexp(x, axis):
     # m + log1p(sum_(k != argmax) e^(x_k - m)), m = max x: no overflow, small terms kept
@@ -393,6 +451,36 @@ def _softmax_plus(a, x, axis, t, one_t):
                        -1, axis)
     m = np.moveaxis(m, -1, axis)
     p = e_(a - m) / s
+    return np.where(p > 0.5, one_t - rest / s, p + t)
+''',
+    "_exp_minus_logsumexp_scaled": '''
+def _exp_minus_logsumexp_scaled(a, x, c, d, axis):
+    # e^(w a - logsumexp(w x)), w = c/d, = e^(w (a - m)) / sum_k e^(w (x_k - m)), m = x at the
+    # argmax of w x (x -> -x for w < 0): the shift precedes the scaling
+    up = (c < 0) == (d < 0)
+    a, x, c, d = np.where(up, a, -a), np.where(up, x, -x), abs(c), abs(d)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.frompyfunc(mpmath.isfinite, 1, 1)(m).astype(bool), m, 0)
+    e = np.frompyfunc(mpmath.exp, 1, 1)
+    den = np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, e((x - m) * c / d)), axis)
+    return e((a - m) * c / d) / den
+''',
+    "_softmax_plus_scaled": '''
+def _softmax_plus_scaled(a, x, c, d, axis, t, one_t):
+    # p + t for p = e^(w a - logsumexp(w x)), w = c/d: as _softmax_plus, with m = x at the
+    # argmax of w x (x -> -x for w < 0) subtracted before the scaling, e^(w (x_k - m))
+    e_ = np.frompyfunc(mpmath.exp, 1, 1)
+    up = (c < 0) == (d < 0)
+    a, x, c, d = np.where(up, a, -a), np.where(up, x, -x), abs(c), abs(d)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.frompyfunc(mpmath.isfinite, 1, 1)(m).astype(bool), m, 0)
+    e = e_((x - m) * c / d)
+    xm, em = np.moveaxis(x, axis, -1), np.moveaxis(e, axis, -1)
+    first = np.arange(xm.shape[-1]) == np.argmax(xm, axis=-1)[..., None]
+    s = np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, e), axis)
+    rest = np.moveaxis(np.apply_along_axis(mpmath.fsum, -1, np.where(first, 0, em))[..., None],
+                       -1, axis)
+    p = e_((a - m) * c / d) / s
     return np.where(p > 0.5, one_t - rest / s, p + t)
 ''',
     "_logsumexp": '''

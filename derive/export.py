@@ -177,16 +177,19 @@ _REDUCTIONS = {Sum: _ReduceSum, Product: _ReduceProd, logsumexp: _ReduceLSE}
 
 
 class _ExpMinusLSE(sympy.Function):
-    """``exp(a - logsumexp(f over axis))``, evaluated as ``e^(a-m) / Σ e^(f-m)``, m = max f."""
+    """``e^(w a − logsumexp_k(w f_k))``, ``w = c/d``, args ``(a, f, c, d, axis)``: evaluated
+    as ``e^(w (a − m)) / Σ e^(w (f_k − m))`` with ``m = f`` at the argmax of ``w f``, the
+    shift taken before the scaling (``c = d = 1``: an unscaled softmax)."""
 
-    nargs = 3
+    nargs = 5
 
 
 class _SoftmaxPlus(sympy.Function):
-    """``softmax_i(f) + t`` where the softmax entry is ``exp(a − logsumexp(f))``; the last
-    argument is ``1 + t`` arranged to be computed without cancellation."""
+    """``softmax_i(w f) + t`` where the softmax entry is as in :class:`_ExpMinusLSE`; args
+    ``(a, f, c, d, t, one_t, axis)``, ``one_t`` being ``1 + t`` arranged to be computed
+    without cancellation."""
 
-    nargs = 5
+    nargs = 7
 
 
 class _Expm1mxLogratio(sympy.Function):
@@ -205,6 +208,19 @@ class _Delta(sympy.Function):
     """KroneckerDelta of two index values, printed as a comparison ``(a == b)``."""
 
     nargs = 2
+
+
+@dataclass
+class _Softmax:
+    """e^(w a − logsumexp_k(w f_k)) in parts, w = num/den (both 1 when f has no factor free
+    of k); ``entry`` is the free index at which a is f (e is that softmax entry), or None."""
+
+    a: sympy.Basic
+    f: sympy.Basic
+    num: sympy.Basic
+    den: sympy.Basic
+    axis: sympy.Integer
+    entry: sympy.Basic | None
 
 
 @dataclass
@@ -417,9 +433,18 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
         small = [x for x in terms if not leading(x)]
         return sympy.UnevaluatedExpr(sympy.Add(*lead)) + sympy.Add(*small)
 
-    def softmax_parts(e):
-        """(a, f, axis, is_softmax) when ``e`` is e^(a − logsumexp_k f_k); is_softmax when
-        a is f at a free index (so e is an entry of the softmax of f), else None."""
+    def unscale(a, c):
+        """a/c when the factors of c are factors of a (z_i/T over 1/T: z_i), else None."""
+        rest = list(sympy.Mul.make_args(a))
+        for factor in sympy.Mul.make_args(c):
+            if factor not in rest:
+                return None
+            rest.remove(factor)
+        return sympy.Mul(*rest)
+
+    def softmax_parts(e) -> _Softmax | None:
+        """The parts of ``e`` when it is e^(a − logsumexp_k f_k), else None; a scale w free
+        of k (f_k = w g_k, a = w a') is split off, so the shift can precede the scaling."""
         if not isinstance(e, sympy.exp):
             return None
         terms = sympy.Add.make_args(e.args[0])
@@ -431,8 +456,15 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
         if k not in f.free_symbols:
             return None
         a = sympy.Add(*[t for t in terms if t is not lses[0]])
-        entry = any(f.xreplace({k: j}) == a for j in free_idx)
-        return a, f, axis(k, lo, hi), entry
+        w, g = f.as_independent(k, as_Add=False) if isinstance(f, sympy.Mul) else (S.One, f)
+        a_g = unscale(a, w) if w != 1 else None
+        if a_g is not None and not (w.free_symbols & a_g.free_symbols):
+            a, f = a_g, g
+            num, den = w.as_numer_denom()
+        else:
+            num = den = S.One
+        entry = next((j for j in sorted(free_idx, key=str) if f.xreplace({k: j}) == a), None)
+        return _Softmax(a, f, num, den, axis(k, lo, hi), entry)
 
     def walk(e):
         if isinstance(e, Indexed):
@@ -455,13 +487,15 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
             for term in e.args:
                 parts = softmax_parts(term)
                 rest = sympy.Add(*[x for x in e.args if x is not term])
-                if parts is not None and parts[3] and not rest.has(logsumexp, sympy.exp):
-                    a, f, ax, _ = parts
-                    return _SoftmaxPlus(walk(a), walk(f), ax, walk(rest), walk(one_plus(rest)))
+                if (parts is not None and parts.entry is not None
+                        and not rest.has(logsumexp, sympy.exp)):
+                    p = parts
+                    return _SoftmaxPlus(walk(p.a), walk(p.f), walk(p.num), walk(p.den),
+                                        walk(rest), walk(one_plus(rest)), p.axis)
         if stable and isinstance(e, sympy.exp) and softmax_parts(e) is not None:
-            # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max f
-            a, f, ax, _ = softmax_parts(e)
-            return _ExpMinusLSE(walk(a), walk(f), ax)
+            # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max w f
+            p = softmax_parts(e)
+            return _ExpMinusLSE(walk(p.a), walk(p.f), walk(p.num), walk(p.den), p.axis)
         if stable and isinstance(e, expm1mx):
             # φ(c log(a/b)) = (a/b)^c − 1 − u beyond |u| = 2 (no exp of a rounded logarithm)
             c, f = e.args[0].as_coeff_Mul()
@@ -673,10 +707,10 @@ class _ArrayPrinter(PythonCodePrinter):
         return f"{expr.kernel}({self._print(f)}, {int(p) - self.naxes})"
 
     def _print__SoftmaxPlus(self, expr):
-        a, f, p, t, one_t = expr.args
-        self.kernels.add("_softmax_plus")
-        return (f"_softmax_plus({self._print(a)}, {self._print(f)}, {int(p) - self.naxes}, "
-                f"{self._print(t)}, {self._print(one_t)})")
+        a, f, c, d, t, one_t, p = expr.args
+        if c == 1 and d == 1:
+            return self._kernel("_softmax_plus", a, f, int(p) - self.naxes, t, one_t)
+        return self._kernel("_softmax_plus_scaled", a, f, c, d, int(p) - self.naxes, t, one_t)
 
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
@@ -690,9 +724,10 @@ class _ArrayPrinter(PythonCodePrinter):
         return f"_expm1mx_logratio({self._print(a)}, {self._print(b)}, {self._print(c)})"
 
     def _print__ExpMinusLSE(self, expr):
-        a, f, p = expr.args
-        self.kernels.add("_exp_minus_logsumexp")
-        return f"_exp_minus_logsumexp({self._print(a)}, {self._print(f)}, {int(p) - self.naxes})"
+        a, f, c, d, p = expr.args
+        if c == 1 and d == 1:
+            return self._kernel("_exp_minus_logsumexp", a, f, int(p) - self.naxes)
+        return self._kernel("_exp_minus_logsumexp_scaled", a, f, c, d, int(p) - self.naxes)
 
     # -- anything else is not exportable ---------------------------------------------------
     def _print_Function(self, expr):
@@ -809,32 +844,68 @@ class _CPrinter(C99CodePrinter):
                 out |= set(self.views[s.name].dim_positions)
             elif s.name in self.low.index_values:
                 out.add(self.low.index_values[s.name])
-        for r in e.atoms(_ReductionBase, _ExpMinusLSE):
-            out.discard(int(r.args[-1]))
+        for r in e.atoms(_ReductionBase, _ExpMinusLSE, _SoftmaxPlus):
+            out.discard(int(r.args[-1]))  # the axis a construct reduces over: always last
         return out
 
-    def _print__SoftmaxPlus(self, expr):
-        # softmax_i + t; for the entry above 1/2 (the largest), (1 + t) - rest/S with
-        # rest = sum over the other entries of e^(f_k - m)
-        a, f, p, t, one_t = expr.args
-        p = int(p)
-        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
+    def _hoisted(self, p: int, *exprs) -> list[str]:
+        """Where the statements of a reduction over axis ``p`` of ``exprs`` go: before the
+        output loops when they depend on none of the output's indices."""
+        used = set().union(*(self._positions(x) for x in exprs)) - {p}
+        return self.hoisted if self.depth == 0 and not used & set(self.low.free) else self.pending
+
+    def _softmax_loops(self, f, c, d, p: int, code: list[str], *, rest: bool = False):
+        """Append to ``code`` the loops of a softmax over axis ``p`` of ``w f``, ``w = c/d``:
+        ``tn_m`` = f at the argmax of w f (f → −f for w < 0, so it is the max), ``tn_s`` =
+        Σ e^(w (f_k − m)) and with ``rest`` ``tn_r``, the same sum without the argmax (at
+        ``tn_a``).  The shift comes before the scaling.  Returns ``(tn, shift, scale)``:
+        C text of ``±x − m`` and of ``w x`` (``x`` itself when c = d = 1)."""
         self.ntemp += 1
         tn = f"lp_t{self.ntemp}"
         i, n = self.loop_var(p), self.low.index_sizes[p]
         body, pre = self._loop_body(f)
         loop = f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n"
-        code = [
-            f"double {tn}_m = -INFINITY, {tn}_s = 0.0, {tn}_r = 0.0;",
-            f"int {tn}_a = 0;",
-            f"{loop}{pre}        double v = {body};\n"
-            f"        if (!(v <= {tn}_m)) {{ {tn}_m = v; {tn}_a = {i}; }}\n    }}",
+        if c == 1 and d == 1:
+            def sign(x):
+                return x
+
+            def scale(x):
+                return x
+        else:
+            cp, dp = (self._print(sympy.Float(x) if x.is_number else x) for x in (c, d))
+            code += [f"const int {tn}_up = ({cp} < 0) == ({dp} < 0);",
+                     f"const double {tn}_c = fabs({cp}), {tn}_d = fabs({dp});"]
+
+            def sign(x):
+                return f"({tn}_up ? ({x}) : -({x}))"
+
+            def scale(x):
+                return f"({x})*{tn}_c/{tn}_d"
+
+        def shift(x):
+            return f"{sign(x)} - {tn}_m"
+
+        track = f" {tn}_a = {i};" if rest else ""
+        code += [
+            f"double {tn}_m = -INFINITY, {tn}_s = 0.0{f', {tn}_r = 0.0' if rest else ''};",
+            *([f"int {tn}_a = 0;"] if rest else []),
+            f"{loop}{pre}        double v = {sign(body)};\n"
+            f"        if (!(v <= {tn}_m)) {{ {tn}_m = v;{track} }}\n    }}",
             f"if (!isfinite({tn}_m)) {{ {tn}_m = 0.0; }}",
-            f"{loop}{pre}        double e = exp({body} - {tn}_m);\n"
-            f"        {tn}_s += e;\n        if ({i} != {tn}_a) {{ {tn}_r += e; }}\n    }}",
+            f"{loop}{pre}        double e = exp({scale(shift(body))});\n"
+            f"        {tn}_s += e;\n        if ({i} != {tn}_a) {{ {tn}_r += e; }}\n    }}" if rest
+            else f"{loop}{pre}        {tn}_s += exp({scale(shift(body))});\n    }}",
         ]
-        (self.hoisted if hoist else self.pending).extend(code)
-        prob = f"(exp({self._print(a)} - {tn}_m)/{tn}_s)"
+        return tn, shift, scale
+
+    def _print__SoftmaxPlus(self, expr):
+        # softmax_i + t; for the entry above 1/2 (the largest), (1 + t) - rest/S with
+        # rest = sum over the other entries of e^(w (f_k - m))
+        a, f, c, d, t, one_t, p = expr.args
+        code: list[str] = []
+        tn, shift, scale = self._softmax_loops(f, c, d, int(p), code, rest=True)
+        self._hoisted(int(p), f, c, d).extend(code)
+        prob = f"(exp({scale(shift(self._print(a)))})/{tn}_s)"
         rest, one_rest = self._print(t), self._print(one_t)
         return f"({prob} > 0.5 ? ({one_rest}) - {tn}_r/{tn}_s : {prob} + ({rest}))"
 
@@ -848,29 +919,16 @@ class _CPrinter(C99CodePrinter):
         return text, "".join(f"        {line}\n" for line in inner)
 
     def _print__ExpMinusLSE(self, expr):
-        # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max_k f_k
-        a, f, p = expr.args
-        p = int(p)
-        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
-        self.ntemp += 1
-        t = f"lp_t{self.ntemp}"
-        i, n = self.loop_var(p), self.low.index_sizes[p]
-        body, pre = self._loop_body(f)
-        loop = f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n"
-        code = [
-            f"double {t}_m = -INFINITY, {t}_s = 0.0;",
-            f"{loop}{pre}        double v = {body};\n"
-            f"        if (!(v <= {t}_m)) {{ {t}_m = v; }}\n    }}",
-            f"if (!isfinite({t}_m)) {{ {t}_m = 0.0; }}",
-            f"{loop}{pre}        {t}_s += exp({body} - {t}_m);\n    }}",
-        ]
-        (self.hoisted if hoist else self.pending).extend(code)
-        return f"(exp({self._print(a)} - {t}_m)/{t}_s)"
+        # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max_k w f_k
+        a, f, c, d, p = expr.args
+        code: list[str] = []
+        tn, shift, scale = self._softmax_loops(f, c, d, int(p), code)
+        self._hoisted(int(p), f, c, d).extend(code)
+        return f"(exp({scale(shift(self._print(a)))})/{tn}_s)"
 
     def _print__ReductionBase(self, expr):
         f, p = expr.args
         p = int(p)
-        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
         self.ntemp += 1
         t = f"lp_t{self.ntemp}"
         i, n = self.loop_var(p), self.low.index_sizes[p]
@@ -893,7 +951,7 @@ class _CPrinter(C99CodePrinter):
         else:
             op, init = ("+=", "0.0") if isinstance(expr, _ReduceSum) else ("*=", "1.0")
             code = [f"double {t} = {init};", f"{loop}{pre}        {t} {op} {body};\n    }}"]
-        (self.hoisted if hoist else self.pending).extend(code)
+        self._hoisted(p, f).extend(code)
         return t
 
     def _print_Function(self, expr):

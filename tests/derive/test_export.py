@@ -721,6 +721,166 @@ class TestCSource:
                                check=True, capture_output=True)
 
 
+# ------------------------------------------------ orders of evaluation that cancel
+#
+# Three results whose textbook evaluation order loses everything at large offsets or high
+# temperatures: the shift of a scaled softmax taken after the scaling (z/T rounded at 1e18),
+# the difference of two nearly equal softmaxes, and a mean of close values.  Each is checked
+# for numpy, torch, jax (x64) and compiled C against its definition at REF_DPS digits, with
+# verify's budget |got − f| <= 4 (ulp(f) + ε S), S = Σ_j w_j |∂f/∂x_j|, w_j the perturbation
+# the inputs' rounding allows where only differences of logits (of samples) matter:
+# w_j = |x_j − max x|.  Every kernel rounds each difference x_j − m, its scaling and its
+# exp once or twice (an error of ε|w (x_j − m)| in an exponent is exactly what S counts),
+# and the sums and divisions add a few ULP: hence 4 (1 + κ) ULP, κ = ε S / ulp(f).
+# The mpmath target at 50 digits is held to 1e-40 relative: its roundings (at 1e-50) are
+# amplified at most by the κ of these points (< 1e4).
+
+
+def cond_ulps(exact, slack) -> float:
+    """verify's budget in ULPs at ``exact``: 4 (1 + ε S / ulp(f)) (an exact 0: 4 ε S)."""
+    ulp = mpmath.mpf(float(np.spacing(abs(float(exact)))))
+    return float(4 * (1 + mpmath.mpf(slack) * np.finfo(float).eps / ulp))
+
+
+def softmax_def(v, w) -> list:
+    """softmax(w v) from the definition, at the current mpmath precision."""
+    e = [mpmath.exp(w * mpmath.mpf(float(x))) for x in v]
+    total = mpmath.fsum(e)
+    return [x / total for x in e]
+
+
+def shift_slack(v, p, i) -> mpmath.mpf:
+    """Σ_j |v_j − max v| p_i |δ_ij − p_j|: ∂ softmax_i/∂v_j (per unit of w) weighted by the
+    perturbation of the logit differences."""
+    top = max(float(x) for x in v)
+    return mpmath.fsum(abs(float(x) - top) * p[i] * abs((i == j) - p[j])
+                       for j, x in enumerate(v))
+
+
+def run_targets(name, args, c_fn=None, c_args=None) -> dict[str, np.ndarray]:
+    """Float64 outputs of registered ``name`` at ``args`` for every array target (and C)."""
+    out = {"numpy": np.asarray(export(name)(*args), dtype=float)}
+    if HAVE_TORCH:
+        import torch
+
+        tt = [torch.tensor(np.asarray(a, dtype=float)) for a in args]
+        out["torch"] = export(name, "torch")(*tt).numpy()
+    if HAVE_JAX:
+        import jax
+
+        with jax.enable_x64(True):
+            out["jax"] = np.asarray(export(name, "jax")(*args), dtype=float)
+    if c_fn is not None:
+        out["c"] = c_args(c_fn, *args)
+    return out
+
+
+def assert_targets(outs, exact, slack, what):
+    for target, got in outs.items():
+        got = np.ravel(got)
+        for c, (e, sl) in enumerate(zip(exact, slack, strict=True)):
+            err, budget = ulp_error(got[c], e), cond_ulps(e, sl)
+            assert err <= budget, (target, what, c, got[c], mpmath.nstr(e, 17), err, budget)
+
+
+MP_REL = mpmath.mpf(10) ** -40
+
+
+def assert_mp_target(name, args, exact, rel=MP_REL):
+    with mpmath.workdps(50):
+        got = np.ravel(np.asarray(export(name, "mpmath")(*args), dtype=object))
+        for g, e in zip(got, exact, strict=True):
+            assert abs(g - e) <= rel * abs(e) or e == g == 0, (name, args, g, e)
+
+
+def c_vector_out(fn, *args):
+    """Call a C export ``f(const double *a, const double *b, double T, int K, double *out)``."""
+    dbl = ctypes.POINTER(ctypes.c_double)
+    a, b = (np.ascontiguousarray(v, dtype=float) for v in args[:2])
+    out = np.empty(len(a))
+    fn(a.ctypes.data_as(dbl), b.ctypes.data_as(dbl), float(args[2]), len(a),
+       out.ctypes.data_as(dbl))
+    return out
+
+
+def compiled_vector_export(name, tmp_path):
+    if CC is None:
+        return None
+    dbl = ctypes.POINTER(ctypes.c_double)
+    return compile_c(export_source(name, "c"), tmp_path, "lossproof_" + name.replace("-", "_"),
+                     0, vector=(None, [dbl, dbl, ctypes.c_double, ctypes.c_int, dbl]))
+
+
+class TestShiftBeforeScaling:
+    """softmax(z/T): m = z at the argmax, then (z − m)/T — not z/T − max(z/T), whose z/T is
+    rounded at 1e18 before the differences are taken (verify: 2.57e-54 for 1.38e-85)."""
+
+    NAME = "temperature-softmax-gradient"
+    POINTS: ClassVar = [  # (z, y, T)
+        ([1e16, 1e16, 1.0000000000000002e16], [1.0, 0.0, 0.0], 0.01),   # verify's point
+        ([1e16, 1e16, 1e16 + 2.0], [0.0, 0.0, 1.0], 0.01),
+        ([1e16, 1e16 + 2.0, 1e16 + 4.0], [0.0, 1.0, 0.0], 100.0),
+        ([-3e15, -3e15 + 0.5, -3e15 - 1.5, -3e15 + 4.0], [0.25] * 4, 0.05),
+        ([3.0, -2.0, 0.5, 7.0], [0.0, 0.0, 0.0, 1.0], 0.125),
+    ]
+
+    @staticmethod
+    def reference(z, y, T):
+        """(softmax_i(z/T) − y_i)/T and the slack S_i of the logit differences."""
+        with mpmath.workdps(REF_DPS):
+            w = 1 / mpmath.mpf(T)
+            p = softmax_def(z, w)
+            exact = [(pi - yi) * w for pi, yi in zip(p, y, strict=True)]
+            slack = [shift_slack(z, p, i) * w * w for i in range(len(z))]
+        return exact, slack
+
+    def test_every_target_within_budget(self, tmp_path):
+        fn = compiled_vector_export(self.NAME, tmp_path)
+        for z, y, T in self.POINTS:
+            exact, slack = self.reference(z, y, T)
+            args = (np.array(z), np.array(y), T)
+            assert_targets(run_targets(self.NAME, args, fn, c_vector_out), exact, slack,
+                           (z, y, T))
+            assert_mp_target(self.NAME, args, exact)
+
+    def test_verify_point_to_the_last_digits(self):
+        out = export(self.NAME)(np.array([1e16, 1e16, 1.0000000000000002e16]),
+                                np.array([1.0, 0.0, 0.0]), 0.01)
+        assert out[1] == pytest.approx(1.3838965267367433e-85, rel=1e-13, abs=0)
+
+    def test_negative_scale_shifts_by_the_smallest_logit(self, tmp_path):
+        """softmax(−z/T): the largest entry of −z/T is at min z."""
+        T = sympy.Symbol("T", positive=True)
+        d = throwaway(exp(-zv[i] / T) / Sum(exp(-zv[k] / T), (k, 1, K)), [zv, T], name="negsm",
+                      domains={K: IntegerRange(2, 4), i: IntegerRange(1, K),
+                               zv: VectorOf(K, Interval(-5, 5)), T: LogUniform(0.5, 2)})
+        assert "_exp_minus_logsumexp_scaled" in source_for(d, "numpy")
+        fn = None
+        if CC is not None:
+            dbl = ctypes.POINTER(ctypes.c_double)
+            fn = compile_c(source_for(d, "c"), tmp_path, "lossproof_negsm", 0,
+                           vector=(None, [dbl, ctypes.c_double, ctypes.c_int, dbl]))
+        for zz, TT in (([1e16, 1e16, 1e16 + 2.0], 0.01), ([2.0, -1e16, -1e16 + 2.0], 0.01),
+                       ([0.5, -0.25, 3.0], 4.0)):
+            with mpmath.workdps(REF_DPS):
+                p = softmax_def([-v for v in zz], 1 / mpmath.mpf(TT))
+                slack = [shift_slack([-v for v in zz], p, c) / mpmath.mpf(TT) for c in range(3)]
+            outs = {"numpy": export_derivation(d, "numpy")(np.array(zz), TT),
+                    "mpmath50": None}
+            with mpmath.workdps(50):
+                outs["mpmath50"] = export_derivation(d, "mpmath")(zz, TT).astype(float)
+            if fn is not None:
+                c_out = np.empty(3)
+                fn(np.array(zz).ctypes.data_as(dbl), TT, 3, c_out.ctypes.data_as(dbl))
+                outs["c"] = c_out
+            assert_targets(outs, p, slack, (zz, TT))
+
+    def test_unscaled_softmax_keeps_its_kernels(self):
+        assert "_softmax_plus(" in export_source("softmax-ce-gradient")
+        assert "_scaled" not in export_source("softmax-ce-gradient")
+        assert "_softmax_plus_scaled(" in export_source(self.NAME)
+
+
 # ----------------------------------------------------------------- registered names
 
 
