@@ -192,6 +192,14 @@ class _SoftmaxPlus(sympy.Function):
     nargs = 7
 
 
+class _SoftmaxDiff(sympy.Function):
+    """``softmax_i(w f) − softmax_i(w g)`` over one axis, ``w = c/d``; args
+    ``(a, f, b, g, c, d, axis)`` with ``a``, ``b`` the entries of ``f``, ``g`` at the free
+    index: ``q_i expm1(log(p_i/q_i))`` where the two are close, ``p_i − q_i`` beyond."""
+
+    nargs = 7
+
+
 class _Expm1mxLogratio(sympy.Function):
     """``expm1mx(c·logratio(a, b))``: the series near 0, ``(a/b)^c − 1 − u`` beyond."""
 
@@ -466,6 +474,25 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
         entry = next((j for j in sorted(free_idx, key=str) if f.xreplace({k: j}) == a), None)
         return _Softmax(a, f, num, den, axis(k, lo, hi), entry)
 
+    def softmax_difference(e):
+        """p_i − q_i (+ rest) when the Add ``e`` holds two softmax entries at the same index
+        over the same axis with the same scale, as _SoftmaxDiff (+ the rest), else None."""
+        signed = []
+        for term in e.args:
+            sign, body = term.as_coeff_Mul()
+            parts = softmax_parts(body) if sign in (1, -1) else None
+            if parts is not None and parts.entry is not None:
+                signed.append((term, sign, parts))
+        for tp, sp, p in signed:
+            for tq, sq, q in signed:
+                if (sp, sq) == (1, -1) and (p.axis, p.entry, p.num, p.den) == (
+                        q.axis, q.entry, q.num, q.den):
+                    rest = sympy.Add(*[x for x in e.args if x is not tp and x is not tq])
+                    diff = _SoftmaxDiff(walk(p.a), walk(p.f), walk(q.a), walk(q.f),
+                                        walk(p.num), walk(p.den), p.axis)
+                    return diff + walk(rest)
+        return None
+
     def walk(e):
         if isinstance(e, Indexed):
             return view(e)
@@ -482,6 +509,10 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 f = kind(f, (k, lo, hi))
             return out
         if stable and isinstance(e, sympy.Add):
+            # p_i − q_i for two softmaxes: q_i expm1(log(p_i/q_i)) where they cancel
+            out = softmax_difference(e)
+            if out is not None:
+                return out
             # softmax_i + t with softmax_i = e^(f_i - logsumexp_k f_k): near 1 it is the
             # largest entry and (1 + t) - sum_(k != argmax) softmax_k keeps p_i - y_i exact
             for term in e.args:
@@ -712,6 +743,10 @@ class _ArrayPrinter(PythonCodePrinter):
             return self._kernel("_softmax_plus", a, f, int(p) - self.naxes, t, one_t)
         return self._kernel("_softmax_plus_scaled", a, f, c, d, int(p) - self.naxes, t, one_t)
 
+    def _print__SoftmaxDiff(self, expr):
+        *args, p = expr.args
+        return self._kernel("_softmax_diff", *args, int(p) - self.naxes)
+
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
         return f"(({self._print(x)})/({self._print(y)}))**{int(n)}"
@@ -844,7 +879,7 @@ class _CPrinter(C99CodePrinter):
                 out |= set(self.views[s.name].dim_positions)
             elif s.name in self.low.index_values:
                 out.add(self.low.index_values[s.name])
-        for r in e.atoms(_ReductionBase, _ExpMinusLSE, _SoftmaxPlus):
+        for r in e.atoms(_ReductionBase, _ExpMinusLSE, _SoftmaxPlus, _SoftmaxDiff):
             out.discard(int(r.args[-1]))  # the axis a construct reduces over: always last
         return out
 
@@ -925,6 +960,40 @@ class _CPrinter(C99CodePrinter):
         tn, shift, scale = self._softmax_loops(f, c, d, int(p), code)
         self._hoisted(int(p), f, c, d).extend(code)
         return f"(exp({scale(shift(self._print(a)))})/{tn}_s)"
+
+    def _print__SoftmaxDiff(self, expr):
+        # p_i - q_i = q_i expm1(u_i), u = log(p/q), where |u| <= 1; the log-ratio of the sums
+        # is c0 = log S - log R corrected by log1p(sum_k q_k expm1(w (x'_k - y'_k) - c0))
+        a, f, b, g, c, d, p = expr.args
+        p = int(p)
+        code: list[str] = []
+        tp, shift_p, _ = self._softmax_loops(f, c, d, p, code)
+        tq, shift_q, _ = self._softmax_loops(g, c, d, p, code)
+        w = ("1.0", "1.0") if c == 1 and d == 1 else (f"{tp}_c", f"{tp}_d")
+
+        def scale(x):
+            return f"({x})*{w[0]}/{w[1]}"
+
+        self.ntemp += 1
+        tn = f"lp_t{self.ntemp}"
+        i, n = self.loop_var(p), self.low.index_sizes[p]
+        body_f, pre_f = self._loop_body(f)
+        body_g, pre_g = self._loop_body(g)
+        code += [
+            f"double {tn}_c0 = log({tp}_s) - log({tq}_s), {tn}_k = 0.0;",
+            f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n{pre_f}{pre_g}"
+            f"        double lp_x = {shift_p(body_f)}, lp_y = {shift_q(body_g)};\n"
+            f"        double lp_rho = {scale('lp_x - lp_y')} - {tn}_c0;\n"
+            f"        double lp_q = exp({scale('lp_y')})/{tq}_s;\n"
+            f"        if (!isnan(lp_rho)) {{  /* NaN: both logits -inf, p_k = q_k = 0 */\n"
+            f"            {tn}_k += lp_rho > 1 ? exp({scale('lp_x')} - {tn}_c0)/{tq}_s - lp_q"
+            f" : lp_q*expm1(lp_rho);\n        }}\n    }}",
+            f"{tn}_k = log1p({tn}_k);",
+        ]
+        self._hoisted(p, f, g, c, d).extend(code)
+        self.kernels.add("lp_softmax_diff")
+        return (f"lp_softmax_diff({shift_p(self._print(a))}, {shift_q(self._print(b))}, "
+                f"{w[0]}, {w[1]}, {tp}_s, {tq}_s, {tn}_c0, {tn}_k)")
 
     def _print__ReductionBase(self, expr):
         f, p = expr.args

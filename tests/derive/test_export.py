@@ -881,6 +881,62 @@ class TestShiftBeforeScaling:
         assert "_softmax_plus_scaled(" in export_source(self.NAME)
 
 
+class TestSoftmaxDifference:
+    """T (p_i − q_i) for two softmaxes over one axis: q_i expm1(log(p_i/q_i)) where they are
+    close (verify: −0.6666666667043408 for −0.66666666666655556 at T = 1e6), p_i − q_i
+    elsewhere; the earlier extreme cases keep passing."""
+
+    NAME = "distillation-gradient"
+    POINTS: ClassVar = [  # (s, t, T)
+        ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 1e6),                          # verify's point
+        ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 1e12),
+        ([0.3, -1.2, 2.5, 0.0, 1.1], [0.1, -1.0, 2.4, 0.2, 1.3], 1e4),
+        ([0.5, -1.0, 2.0], [0.5 + 2.0**-30, -1.0, 2.0 - 2.0**-30], 1.0),  # p ≈ q at T = 1
+        ([30.0, 0.0, -30.0], [-30.0, 0.0, 30.0], 0.25),                  # far apart, T small
+        ([1e3, 0.0, -1e3], [0.0, 1e3, 0.0], 1.0),                         # e^rho overflows
+        ([1e16, 1e16 + 2.0, 1e16], [1e16, 1e16, 1e16 + 2.0], 1.0),        # offset 1e16
+        ([1e16 + 4.0, 1e16, 1e16 + 2.0], [1e16 + 2.0, 1e16, 1e16 + 4.0], 1e3),
+        ([2.0, 1.0, -3.0], [1.5, 1.0, -3.0], 1e-3),                       # T tiny
+    ]
+
+    @staticmethod
+    def reference(s, t, T):
+        """T (softmax_i(s/T) − softmax_i(t/T)) and the slack S_i of both logit vectors."""
+        with mpmath.workdps(REF_DPS):
+            w = 1 / mpmath.mpf(T)
+            p, q = softmax_def(s, w), softmax_def(t, w)
+            exact = [(pi - qi) / w for pi, qi in zip(p, q, strict=True)]
+            slack = [shift_slack(s, p, i) + shift_slack(t, q, i) for i in range(len(s))]
+        return exact, slack
+
+    def test_every_target_within_budget(self, tmp_path):
+        fn = compiled_vector_export(self.NAME, tmp_path)
+        for s_, t_, T in self.POINTS:
+            exact, slack = self.reference(s_, t_, T)
+            args = (np.array(s_), np.array(t_), T)
+            assert_targets(run_targets(self.NAME, args, fn, c_vector_out), exact, slack,
+                           (s_, t_, T))
+            assert_mp_target(self.NAME, args, exact)
+
+    def test_equal_distributions_give_exact_zeros(self, tmp_path):
+        """s = t + a constant: p = q exactly, and every target returns 0."""
+        fn = compiled_vector_export(self.NAME, tmp_path)
+        args = (np.array([1e16, 1e16 + 2.0, 1e16]), np.array([0.0, 2.0, 0.0]), 0.5)
+        for target, got in run_targets(self.NAME, args, fn, c_vector_out).items():
+            assert np.all(np.asarray(got) == 0), (target, got)
+
+    def test_high_temperature_limit(self):
+        """T (p − q) → (s − t)/K − mean(s − t)/K as T → ∞ (here s − t has mean 0); the exact
+        0 in the middle is held to verify's 4 ε S, S ≈ 0.9 the slack of its O(1) terms."""
+        out = export(self.NAME)(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]), 1e15)
+        np.testing.assert_allclose(out, [-2 / 3, 0.0, 2 / 3], rtol=1e-14, atol=4e-16)
+
+    def test_pattern_needs_the_same_axis_and_index(self):
+        """p_i − q_i only: a softmax minus a target (or anything else) keeps its kernels."""
+        assert "_softmax_diff" in export_source(self.NAME)
+        assert "_softmax_diff" not in export_source("label-smoothing")
+
+
 # ----------------------------------------------------------------- registered names
 
 
