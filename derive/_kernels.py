@@ -185,6 +185,15 @@ def _softmax_diff(a, x, b, y, c, d, axis):
     return {np_}.where(near, qi * {np_}.expm1({np_}.where(near, u, 0)),
                        {np_}.exp(a * c / d) / s - qi)
 ''',
+        "_centred": f'''
+def _centred(a, x, axis):
+    # a - sum_k x_k/n = (a - r) - sum_k (x_k - r)/n, r = x_1: the deviations from r are exact
+    # where the x are close, where the mean itself would round; a - mean where they overflow
+    n = x.shape[axis]
+    r = {np_}.take(x, {np_}.arange(1), axis=axis)
+    out = (a - r) - {np_}.sum(x - r, axis=axis, keepdims=True) / n
+    return {np_}.where({np_}.isfinite(out), out, a - {np_}.sum(x, axis=axis, keepdims=True) / n)
+''',
         "_logsumexp": f'''
 def _logsumexp(x, axis):
     # log sum_k e^x_k = m + log1p(sum_(k != argmax) e^(x_k - m)), m = max_k x_k: nothing
@@ -381,6 +390,15 @@ def _softmax_diff(a, x, b, y, c, d, axis):
     return torch.where(near, qi * torch.expm1(torch.where(near, u, torch.zeros_like(u))),
                        torch.exp(a * c / d) / s - qi)
 ''',
+    "_centred": '''
+def _centred(a, x, axis):
+    # a - sum_k x_k/n = (a - r) - sum_k (x_k - r)/n, r = x_1: exact deviations where the x are
+    # close (where the mean rounds); a - mean where they overflow
+    n = x.shape[axis]
+    r = torch.narrow(x, axis, 0, 1)
+    out = (a - r) - torch.sum(x - r, dim=axis, keepdim=True) / n
+    return torch.where(torch.isfinite(out), out, a - torch.sum(x, dim=axis, keepdim=True) / n)
+''',
     "_logsumexp": '''
 def _logsumexp(x, axis):
     # m + log1p(sum_(k != argmax) e^(x_k - m)), m = max x: no overflow, small terms kept
@@ -575,6 +593,14 @@ def _softmax_diff(a, x, b, y, c, d, axis):
     near = (abs(u) <= 1).astype(bool)
     return np.where(near, qi * f["expm1"](np.where(near, u, 0)), f["exp"](a * c / d) / s - qi)
 ''',
+    "_centred": '''
+def _centred(a, x, axis):
+    # a - sum_k x_k/n = (a - r) - sum_k (x_k - r)/n, r = x_1 (at the working precision the
+    # deviations from r are exact where the x are close)
+    n = x.shape[axis]
+    r = np.take(x, np.arange(1), axis=axis)
+    return (a - r) - np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, x - r), axis) / n
+''',
     "_logsumexp": '''
 def _logsumexp_1(v):
     v = list(v)
@@ -677,6 +703,16 @@ static double lp_softmax_diff(double x, double y, double c, double d, double s, 
     double q = exp(y * c / d) / r;
     double u = ((x - y) * c / d - c0) - corr;
     return fabs(u) <= 1 ? q * expm1(u) : exp(x * c / d) / s - q;
+}
+''',
+        "lp_centred": '''
+static double lp_centred(double a, double r, double s, double p, double n)
+{
+    /* a - p/n (p = sum_k x_k) = (a - r) - s/n with s = sum_k (x_k - r), r = x_1: the
+       deviations from r are exact where the x are close (where p/n rounds); a - p/n where
+       they overflow */
+    double out = (a - r) - s / n;
+    return isfinite(out) ? out : a - p / n;
 }
 ''',
         "lp_logratio": '''

@@ -200,6 +200,13 @@ class _SoftmaxDiff(sympy.Function):
     nargs = 7
 
 
+class _Centred(sympy.Function):
+    """``a − Σ_k f_k / n`` (``a`` = ``f`` at another index, ``n`` the length of the axis);
+    args ``(a, f, axis)``: ``(a − f_1) − Σ_k (f_k − f_1)/n``, centred on the first entry."""
+
+    nargs = 3
+
+
 class _Expm1mxLogratio(sympy.Function):
     """``expm1mx(c·logratio(a, b))``: the series near 0, ``(a/b)^c − 1 − u`` beyond."""
 
@@ -493,6 +500,28 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                     return diff + walk(rest)
         return None
 
+    def centred(e):
+        """a − Σ_k f_k/n (+ rest) with a = f at another index and n the length of the summed
+        axis, as _Centred (+ the rest), else None."""
+        for term in e.args:
+            sums = [x for x in sympy.Mul.make_args(term)
+                    if isinstance(x, Sum) and len(x.limits) == 1]
+            if len(sums) != 1:
+                continue
+            (k, lo, hi), f = sums[0].limits[0], sums[0].function
+            if k not in f.free_symbols or term / sums[0] != -1 / hi:
+                continue
+            for other in e.args:
+                if other is term or not any(j != k and j not in f.free_symbols
+                                            and f.xreplace({k: j}) == other for j in order):
+                    continue
+                ax = axis(k, lo, hi)
+                if size_names.get(hi) != low.index_sizes[int(ax)]:
+                    continue  # n is not the length of the axis the sum runs along
+                rest = sympy.Add(*[x for x in e.args if x is not term and x is not other])
+                return _Centred(walk(other), walk(f), ax) + walk(rest)
+        return None
+
     def walk(e):
         if isinstance(e, Indexed):
             return view(e)
@@ -509,6 +538,10 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 f = kind(f, (k, lo, hi))
             return out
         if stable and isinstance(e, sympy.Add):
+            # x_i − Σ_k x_k/n: centred on x_1 first, so a mean of close values cannot round
+            out = centred(e)
+            if out is not None:
+                return out
             # p_i − q_i for two softmaxes: q_i expm1(log(p_i/q_i)) where they cancel
             out = softmax_difference(e)
             if out is not None:
@@ -747,6 +780,10 @@ class _ArrayPrinter(PythonCodePrinter):
         *args, p = expr.args
         return self._kernel("_softmax_diff", *args, int(p) - self.naxes)
 
+    def _print__Centred(self, expr):
+        a, f, p = expr.args
+        return self._kernel("_centred", a, f, int(p) - self.naxes)
+
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
         return f"(({self._print(x)})/({self._print(y)}))**{int(n)}"
@@ -879,7 +916,7 @@ class _CPrinter(C99CodePrinter):
                 out |= set(self.views[s.name].dim_positions)
             elif s.name in self.low.index_values:
                 out.add(self.low.index_values[s.name])
-        for r in e.atoms(_ReductionBase, _ExpMinusLSE, _SoftmaxPlus, _SoftmaxDiff):
+        for r in e.atoms(_ReductionBase, _ExpMinusLSE, _SoftmaxPlus, _SoftmaxDiff, _Centred):
             out.discard(int(r.args[-1]))  # the axis a construct reduces over: always last
         return out
 
@@ -994,6 +1031,23 @@ class _CPrinter(C99CodePrinter):
         self.kernels.add("lp_softmax_diff")
         return (f"lp_softmax_diff({shift_p(self._print(a))}, {shift_q(self._print(b))}, "
                 f"{w[0]}, {w[1]}, {tp}_s, {tq}_s, {tn}_c0, {tn}_k)")
+
+    def _print__Centred(self, expr):
+        # a - sum_k f_k/n = (a - r) - sum_k (f_k - r)/n, r = f_1
+        a, f, p = expr.args
+        p = int(p)
+        self.ntemp += 1
+        tn = f"lp_t{self.ntemp}"
+        i, n = self.loop_var(p), self.low.index_sizes[p]
+        body, pre = self._loop_body(f)
+        self._hoisted(p, f).extend([
+            f"double {tn}_r = 0.0, {tn}_s = 0.0, {tn}_p = 0.0;",
+            f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n{pre}        double lp_v = {body};\n"
+            f"        if ({i} == 0) {{ {tn}_r = lp_v; }}\n"
+            f"        {tn}_s += lp_v - {tn}_r;\n        {tn}_p += lp_v;\n    }}",
+        ])
+        self.kernels.add("lp_centred")
+        return f"lp_centred({self._print(a)}, {tn}_r, {tn}_s, {tn}_p, (double){n})"
 
     def _print__ReductionBase(self, expr):
         f, p = expr.args
