@@ -29,10 +29,14 @@ Every symbol is renamed to a sanitised identifier before printing, so a derivati
 symbols are named like code cannot inject any.  The stable primitives print as small
 kernels emitted into the generated source (series for ``expm1mx``/``log1pmx`` near 0,
 ``m + log1p(Σ_{k≠argmax} e^{z_k−m})`` for ``logsumexp``, …).  Lowering also gives kernels
-to four composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
-(shifted by ``max f``), a softmax entry plus a target (``p_i − y_i`` through the
-complement of the largest entry), ``φ(c·log(a/b))`` (``(a/b)^c − 1 − u`` beyond
-``|u| = 2``) and ``x^n/y^n`` (as ``(x/y)^n``).  ``naive=True`` exports the textbook form
+to composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
+(shifted by ``max f``; for ``f = w·g`` with a scale ``w`` free of the summation index,
+such as ``z/T``, shifted by ``g`` at the argmax *before* scaling, ``e^{w(a' − m)}``), a
+softmax entry plus a target (``p_i − y_i`` through the complement of the largest entry),
+the difference of two softmax entries over one axis (``q_i expm1(log(p_i/q_i))`` where they
+are close), ``x_i − Σ_j x_j/n`` (centred on ``x_1`` first), ``φ(c·log(a/b))``
+(``(a/b)^c − 1 − u`` beyond ``|u| = 2``) and ``x^n/y^n`` (as ``(x/y)^n``).  ``naive=True``
+exports the textbook form
 instead (every primitive rewritten to ``exp``/``log``, no rules, no patterns) — the
 baseline the verification engine compares against.
 
@@ -297,10 +301,12 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
     operations over index axes.  Raises ValueError/NotImplementedError when the result is
     not a closed form of the parameters in a shape this exporter handles.
 
-    With ``stable`` (not for the naive exports), three composite patterns get kernels:
-    ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp), a softmax entry plus a
-    target (``p_i − y_i`` via the complement of the largest entry) and ``x^n/y^n``
-    (as ``(x/y)^n``)."""
+    With ``stable`` (not for the naive exports), composite patterns get kernels:
+    ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp; a scale free of the
+    summation index is applied after the shift), a softmax entry plus a target (``p_i − y_i``
+    via the complement of the largest entry), the difference of two softmax entries
+    (``q_i expm1(log(p_i/q_i))`` where they cancel), ``x_i − Σ_j x_j/n`` (centred on the
+    first entry), ``φ(c log(a/b))`` and ``x^n/y^n`` (as ``(x/y)^n``)."""
     d = derivation
     params = tuple(d.parameters)
     if not params:
