@@ -128,6 +128,75 @@ def _softmax_plus(a, x, axis, t, one_t):
     p = {np_}.exp(a - m) / s
     return {np_}.where(p > 0.5, one_t - rest / s, p + t)
 ''',
+        "_exp_minus_logsumexp_scaled": f'''
+def _exp_minus_logsumexp_scaled(a, x, c, d, axis):
+    # e^(w a - logsumexp(w x)), w = c/d, = e^(w (a - m)) / sum_k e^(w (x_k - m)) with m = x at
+    # the argmax of w x (x -> -x for w < 0): the shift precedes the scaling, so a - m is exact
+    # or nearly so where w a and w x would be rounded at their own large magnitude first
+    up = (c < 0) == (d < 0)
+    a, x, c, d = {np_}.where(up, a, -a), {np_}.where(up, x, -x), abs(c), abs(d)
+    m = {np_}.max(x, axis=axis, keepdims=True)
+    m = {np_}.where({np_}.isfinite(m), m, 0)
+    s = {np_}.sum({np_}.exp((x - m) * c / d), axis=axis, keepdims=True)
+    return {np_}.exp((a - m) * c / d) / s
+''',
+        "_softmax_plus_scaled": f'''
+def _softmax_plus_scaled(a, x, c, d, axis, t, one_t):
+    # p + t for the softmax entry p = e^(w a - logsumexp(w x)), w = c/d, a = x at the free
+    # index: as _softmax_plus, with m = x at the argmax of w x (x -> -x for w < 0) subtracted
+    # before the scaling, e^(w (x_k - m)): (1 + t) - sum_(k != argmax) e^(w (x_k - m))/S
+    # above 1/2, p + t below
+    up = (c < 0) == (d < 0)
+    a, x, c, d = {np_}.where(up, a, -a), {np_}.where(up, x, -x), abs(c), abs(d)
+    m = {np_}.max(x, axis=axis, keepdims=True)
+    m = {np_}.where({np_}.isfinite(m), m, 0)
+    e = {np_}.exp((x - m) * c / d)
+    xm, em = {np_}.moveaxis(x, axis, -1), {np_}.moveaxis(e, axis, -1)
+    first = {np_}.arange(xm.shape[-1]) == {np_}.argmax(xm, axis=-1)[..., None]
+    s = {np_}.sum(e, axis=axis, keepdims=True)
+    rest = {np_}.moveaxis({np_}.sum({np_}.where(first, 0, em), axis=-1, keepdims=True), -1, axis)
+    p = {np_}.exp((a - m) * c / d) / s
+    return {np_}.where(p > 0.5, one_t - rest / s, p + t)
+''',
+        "_softmax_diff": f'''
+def _softmax_diff(a, x, b, y, c, d, axis):
+    # p - q for the softmax entries p = e^(w a)/sum_k e^(w x_k), q = e^(w b)/sum_k e^(w y_k),
+    # w = c/d (a, b: x, y at the free index): q expm1(u), u = log(p/q), where |u| <= 1 (p - q
+    # cancels there), p - q beyond. With x', y' = x, y minus their entry at the argmax of w x,
+    # w y (shift, then difference, then scale) and S, R the sums of e^(w x'), e^(w y'):
+    # u = w (a' - b') - D, D = log(S/R) = c0 + log1p(sum_k q_k expm1(rho_k)), c0 = log S - log R,
+    # rho_k = w (x'_k - y'_k) - c0: the correction's terms are as small as p_k - q_k
+    up = (c < 0) == (d < 0)
+    a, x, b, y = ({np_}.where(up, v, -v) for v in (a, x, b, y))
+    c, d = abs(c), abs(d)
+    mx = {np_}.max(x, axis=axis, keepdims=True)
+    my = {np_}.max(y, axis=axis, keepdims=True)
+    mx, my = {np_}.where({np_}.isfinite(mx), mx, 0), {np_}.where({np_}.isfinite(my), my, 0)
+    a, x, b, y = a - mx, x - mx, b - my, y - my
+    s = {np_}.sum({np_}.exp(x * c / d), axis=axis, keepdims=True)
+    r = {np_}.sum({np_}.exp(y * c / d), axis=axis, keepdims=True)
+    c0 = {np_}.log(s) - {np_}.log(r)
+    q = {np_}.exp(y * c / d) / r
+    rho = (x - y) * c / d - c0
+    # q_k e^rho_k = e^(w x'_k - c0)/R: from that form where e^rho_k alone could overflow
+    terms = {np_}.where(rho > 1, {np_}.exp(x * c / d - c0) / r - q,
+                        q * {np_}.expm1({np_}.minimum(rho, 1)))
+    terms = {np_}.where({np_}.isnan(rho), 0, terms)  # p_k = q_k = 0 (both logits -inf)
+    u = ((a - b) * c / d - c0) - {np_}.log1p({np_}.sum(terms, axis=axis, keepdims=True))
+    qi = {np_}.exp(b * c / d) / r
+    near = abs(u) <= 1
+    return {np_}.where(near, qi * {np_}.expm1({np_}.where(near, u, 0)),
+                       {np_}.exp(a * c / d) / s - qi)
+''',
+        "_centred": f'''
+def _centred(a, x, axis):
+    # a - sum_k x_k/n = (a - r) - sum_k (x_k - r)/n, r = x_1: the deviations from r are exact
+    # where the x are close, where the mean itself would round; a - mean where they overflow
+    n = x.shape[axis]
+    r = {np_}.take(x, {np_}.arange(1), axis=axis)
+    out = (a - r) - {np_}.sum(x - r, axis=axis, keepdims=True) / n
+    return {np_}.where({np_}.isfinite(out), out, a - {np_}.sum(x, axis=axis, keepdims=True) / n)
+''',
         "_logsumexp": f'''
 def _logsumexp(x, axis):
     # log sum_k e^x_k = m + log1p(sum_(k != argmax) e^(x_k - m)), m = max_k x_k: nothing
@@ -348,6 +417,72 @@ def _softmax_plus(a, x, axis, t, one_t):
     p = torch.exp(a - m) / s
     return torch.where(p > 0.5, one_t - rest / s, p + t)
 ''',
+    "_exp_minus_logsumexp_scaled": '''
+def _exp_minus_logsumexp_scaled(a, x, c, d, axis):
+    # e^(w a - logsumexp(w x)), w = c/d, = e^(w (a - m)) / sum_k e^(w (x_k - m)), m = x at the
+    # argmax of w x (x -> -x for w < 0): the shift precedes the scaling
+    up = torch.as_tensor((c < 0) == (d < 0), device=x.device)
+    a, x, c, d = torch.where(up, a, -a), torch.where(up, x, -x), abs(c), abs(d)
+    m = torch.amax(x, dim=axis, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return torch.exp((a - m) * c / d) / torch.sum(torch.exp((x - m) * c / d), dim=axis,
+                                                  keepdim=True)
+''',
+    "_softmax_plus_scaled": '''
+def _softmax_plus_scaled(a, x, c, d, axis, t, one_t):
+    # p + t for p = e^(w a - logsumexp(w x)), w = c/d: as _softmax_plus, with m = x at the
+    # argmax of w x (x -> -x for w < 0) subtracted before the scaling, e^(w (x_k - m))
+    up = torch.as_tensor((c < 0) == (d < 0), device=x.device)
+    a, x, c, d = torch.where(up, a, -a), torch.where(up, x, -x), abs(c), abs(d)
+    m = torch.amax(x, dim=axis, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    e = torch.exp((x - m) * c / d)
+    xm, em = torch.movedim(x, axis, -1), torch.movedim(e, axis, -1)
+    first = torch.arange(xm.shape[-1], device=xm.device) == torch.argmax(xm, dim=-1, keepdim=True)
+    s = torch.sum(e, dim=axis, keepdim=True)
+    rest = torch.movedim(torch.sum(torch.where(first, torch.zeros_like(em), em), dim=-1,
+                                   keepdim=True), -1, axis)
+    p = torch.exp((a - m) * c / d) / s
+    return torch.where(p > 0.5, one_t - rest / s, p + t)
+''',
+    "_softmax_diff": '''
+def _softmax_diff(a, x, b, y, c, d, axis):
+    # p - q for softmax entries p = e^(w a)/sum e^(w x), q = e^(w b)/sum e^(w y), w = c/d:
+    # q expm1(u), u = log(p/q) = w (a' - b') - c0 - log1p(sum_k q_k expm1(rho_k)) for |u| <= 1
+    # (x', y': shifted by the entry at the argmax, c0 = log S - log R, rho = w (x' - y') - c0),
+    # p - q beyond
+    up = torch.as_tensor((c < 0) == (d < 0), device=x.device)
+    a, x, b, y = (torch.where(up, v, -v) for v in (a, x, b, y))
+    c, d = abs(c), abs(d)
+    mx = torch.amax(x, dim=axis, keepdim=True)
+    my = torch.amax(y, dim=axis, keepdim=True)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    my = torch.where(torch.isfinite(my), my, torch.zeros_like(my))
+    a, x, b, y = a - mx, x - mx, b - my, y - my
+    s = torch.sum(torch.exp(x * c / d), dim=axis, keepdim=True)
+    r = torch.sum(torch.exp(y * c / d), dim=axis, keepdim=True)
+    c0 = torch.log(s) - torch.log(r)
+    q = torch.exp(y * c / d) / r
+    rho = (x - y) * c / d - c0
+    # q_k e^rho_k = e^(w x'_k - c0)/R: from that form where e^rho_k alone could overflow
+    terms = torch.where(rho > 1, torch.exp(x * c / d - c0) / r - q,
+                        q * torch.expm1(torch.clamp(rho, max=1)))
+    terms = torch.where(torch.isnan(rho), torch.zeros_like(terms), terms)
+    u = ((a - b) * c / d - c0) - torch.log1p(torch.sum(terms, dim=axis, keepdim=True))
+    qi = torch.exp(b * c / d) / r
+    near = torch.abs(u) <= 1
+    return torch.where(near, qi * torch.expm1(torch.where(near, u, torch.zeros_like(u))),
+                       torch.exp(a * c / d) / s - qi)
+''',
+    "_centred": '''
+def _centred(a, x, axis):
+    # a - sum_k x_k/n = (a - r) - sum_k (x_k - r)/n, r = x_1: exact deviations where the x are
+    # close (where the mean rounds); a - mean where they overflow
+    n = x.shape[axis]
+    r = torch.narrow(x, axis, 0, 1)
+    out = (a - r) - torch.sum(x - r, dim=axis, keepdim=True) / n
+    return torch.where(torch.isfinite(out), out, a - torch.sum(x, dim=axis, keepdim=True) / n)
+''',
     "_logsumexp": '''
 def _logsumexp(x, axis):
     # m + log1p(sum_(k != argmax) e^(x_k - m)), m = max x: no overflow, small terms kept
@@ -560,6 +695,77 @@ def _softmax_plus(a, x, axis, t, one_t):
     p = e_(a - m) / s
     return np.where(p > 0.5, one_t - rest / s, p + t)
 ''',
+    "_exp_minus_logsumexp_scaled": '''
+def _exp_minus_logsumexp_scaled(a, x, c, d, axis):
+    # e^(w a - logsumexp(w x)), w = c/d, = e^(w (a - m)) / sum_k e^(w (x_k - m)), m = x at the
+    # argmax of w x (x -> -x for w < 0): the shift precedes the scaling
+    up = (c < 0) == (d < 0)
+    a, x, c, d = np.where(up, a, -a), np.where(up, x, -x), abs(c), abs(d)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.frompyfunc(mpmath.isfinite, 1, 1)(m).astype(bool), m, 0)
+    e = np.frompyfunc(mpmath.exp, 1, 1)
+    den = np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, e((x - m) * c / d)), axis)
+    return e((a - m) * c / d) / den
+''',
+    "_softmax_plus_scaled": '''
+def _softmax_plus_scaled(a, x, c, d, axis, t, one_t):
+    # p + t for p = e^(w a - logsumexp(w x)), w = c/d: as _softmax_plus, with m = x at the
+    # argmax of w x (x -> -x for w < 0) subtracted before the scaling, e^(w (x_k - m))
+    e_ = np.frompyfunc(mpmath.exp, 1, 1)
+    up = (c < 0) == (d < 0)
+    a, x, c, d = np.where(up, a, -a), np.where(up, x, -x), abs(c), abs(d)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.frompyfunc(mpmath.isfinite, 1, 1)(m).astype(bool), m, 0)
+    e = e_((x - m) * c / d)
+    xm, em = np.moveaxis(x, axis, -1), np.moveaxis(e, axis, -1)
+    first = np.arange(xm.shape[-1]) == np.argmax(xm, axis=-1)[..., None]
+    s = np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, e), axis)
+    rest = np.moveaxis(np.apply_along_axis(mpmath.fsum, -1, np.where(first, 0, em))[..., None],
+                       -1, axis)
+    p = e_((a - m) * c / d) / s
+    return np.where(p > 0.5, one_t - rest / s, p + t)
+''',
+    "_softmax_diff": '''
+def _softmax_diff(a, x, b, y, c, d, axis):
+    # p - q for softmax entries p = e^(w a)/sum e^(w x), q = e^(w b)/sum e^(w y), w = c/d:
+    # q expm1(u), u = log(p/q) = w (a' - b') - c0 - log1p(sum_k q_k expm1(rho_k)) for |u| <= 1
+    # (x', y': shifted by the entry at the argmax, c0 = log S - log R, rho = w (x' - y') - c0),
+    # p - q beyond
+    f = {n: np.frompyfunc(getattr(mpmath, n), 1, 1) for n in ("exp", "expm1", "log", "log1p")}
+    finite = np.frompyfunc(mpmath.isfinite, 1, 1)
+    up = (c < 0) == (d < 0)
+    a, x, b, y = (np.where(up, v, -v) for v in (a, x, b, y))
+    c, d = abs(c), abs(d)
+    mx = np.max(x, axis=axis, keepdims=True)
+    my = np.max(y, axis=axis, keepdims=True)
+    mx = np.where(finite(mx).astype(bool), mx, 0)
+    my = np.where(finite(my).astype(bool), my, 0)
+    a, x, b, y = a - mx, x - mx, b - my, y - my
+
+    def total(v):
+        return np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, v), axis)
+
+    s, r = total(f["exp"](x * c / d)), total(f["exp"](y * c / d))
+    c0 = f["log"](s) - f["log"](r)
+    q = f["exp"](y * c / d) / r
+    rho = (x - y) * c / d - c0
+    big = (rho > 1).astype(bool)
+    # q_k e^rho_k = e^(w x'_k - c0)/R: from that form where e^rho_k alone could overflow
+    terms = np.where(big, f["exp"](x * c / d - c0) / r - q, q * f["expm1"](np.where(big, 0, rho)))
+    terms = np.where(np.frompyfunc(mpmath.isnan, 1, 1)(rho).astype(bool), 0, terms)
+    u = ((a - b) * c / d - c0) - f["log1p"](total(terms))
+    qi = f["exp"](b * c / d) / r
+    near = (abs(u) <= 1).astype(bool)
+    return np.where(near, qi * f["expm1"](np.where(near, u, 0)), f["exp"](a * c / d) / s - qi)
+''',
+    "_centred": '''
+def _centred(a, x, axis):
+    # a - sum_k x_k/n = (a - r) - sum_k (x_k - r)/n, r = x_1 (at the working precision the
+    # deviations from r are exact where the x are close)
+    n = x.shape[axis]
+    r = np.take(x, np.arange(1), axis=axis)
+    return (a - r) - np.expand_dims(np.apply_along_axis(mpmath.fsum, axis, x - r), axis) / n
+''',
     "_logsumexp": '''
 def _logsumexp_1(v):
     v = list(v)
@@ -699,6 +905,28 @@ static double lp_xlog1py(double x, double u)
 {
     /* x log(1 + u) with 0 log(1 + u) = 0, through log1p */
     return x == 0 ? 0.0 : x * log1p(u);
+}
+''',
+        "lp_softmax_diff": '''
+static double lp_softmax_diff(double x, double y, double c, double d, double s, double r,
+                              double c0, double corr)
+{
+    /* p - q for p = e^(w x)/s, q = e^(w y)/r (w = c/d; x, y: logits minus the entry at the
+       argmax): q expm1(u), u = log(p/q) = (w (x - y) - c0) - corr, where |u| <= 1 (there
+       p - q would cancel), p - q beyond */
+    double q = exp(y * c / d) / r;
+    double u = ((x - y) * c / d - c0) - corr;
+    return fabs(u) <= 1 ? q * expm1(u) : exp(x * c / d) / s - q;
+}
+''',
+        "lp_centred": '''
+static double lp_centred(double a, double r, double s, double p, double n)
+{
+    /* a - p/n (p = sum_k x_k) = (a - r) - s/n with s = sum_k (x_k - r), r = x_1: the
+       deviations from r are exact where the x are close (where p/n rounds); a - p/n where
+       they overflow */
+    double out = (a - r) - s / n;
+    return isfinite(out) ? out : a - p / n;
 }
 ''',
         "lp_logratio": '''

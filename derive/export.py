@@ -29,13 +29,16 @@ Every symbol is renamed to a sanitised identifier before printing, so a derivati
 symbols are named like code cannot inject any.  The stable primitives print as small
 kernels emitted into the generated source (series for ``expm1mx``/``log1pmx`` near 0,
 ``m + log1p(Σ_{k≠argmax} e^{z_k−m})`` for ``logsumexp``, …).  Lowering also gives kernels
-to five composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
-(shifted by ``max f``), a softmax entry plus a target (``p_i − y_i`` through the
-complement of the largest entry), ``φ(c·log(a/b))`` (``(a/b)^c − 1 − u`` beyond
-``|u| = 2``), ``x^n/y^n`` (as ``(x/y)^n``) and the mutual information of a table,
-``Σ_mn p_mn log(p_mn/(Σ_i p_in · Σ_j p_mj))`` (the non-negative KL terms of
-``numeric.mutual_information``, plus the exact correction for a table whose sum is not 1).
-``naive=True`` exports the textbook form instead (every primitive rewritten to
+to composite patterns SymPy cannot hold in a stable shape: ``e^{a − logsumexp f}``
+(shifted by ``max f``; for ``f = w·g`` with a scale ``w`` free of the summation index,
+such as ``z/T``, shifted by ``g`` at the argmax *before* scaling, ``e^{w(a' − m)}``), a
+softmax entry plus a target (``p_i − y_i`` through the complement of the largest entry),
+the difference of two softmax entries over one axis (``q_i expm1(log(p_i/q_i))`` where they
+are close), ``x_i − Σ_j x_j/n`` (centred on ``x_1`` first), ``φ(c·log(a/b))``
+(``(a/b)^c − 1 − u`` beyond ``|u| = 2``), ``x^n/y^n`` (as ``(x/y)^n``) and the mutual
+information of a table, ``Σ_mn p_mn log(p_mn/(Σ_i p_in · Σ_j p_mj))`` (the non-negative KL
+terms of ``numeric.mutual_information``, plus the exact correction for a table whose sum is
+not 1).  ``naive=True`` exports the textbook form instead (every primitive rewritten to
 ``exp``/``log``, no rules, no patterns) — the baseline the verification engine compares
 against.
 
@@ -180,16 +183,34 @@ _REDUCTIONS = {Sum: _ReduceSum, Product: _ReduceProd, logsumexp: _ReduceLSE}
 
 
 class _ExpMinusLSE(sympy.Function):
-    """``exp(a - logsumexp(f over axis))``, evaluated as ``e^(a-m) / Σ e^(f-m)``, m = max f."""
+    """``e^(w a − logsumexp_k(w f_k))``, ``w = c/d``, args ``(a, f, c, d, axis)``: evaluated
+    as ``e^(w (a − m)) / Σ e^(w (f_k − m))`` with ``m = f`` at the argmax of ``w f``, the
+    shift taken before the scaling (``c = d = 1``: an unscaled softmax)."""
 
-    nargs = 3
+    nargs = 5
 
 
 class _SoftmaxPlus(sympy.Function):
-    """``softmax_i(f) + t`` where the softmax entry is ``exp(a − logsumexp(f))``; the last
-    argument is ``1 + t`` arranged to be computed without cancellation."""
+    """``softmax_i(w f) + t`` where the softmax entry is as in :class:`_ExpMinusLSE`; args
+    ``(a, f, c, d, t, one_t, axis)``, ``one_t`` being ``1 + t`` arranged to be computed
+    without cancellation."""
 
-    nargs = 5
+    nargs = 7
+
+
+class _SoftmaxDiff(sympy.Function):
+    """``softmax_i(w f) − softmax_i(w g)`` over one axis, ``w = c/d``; args
+    ``(a, f, b, g, c, d, axis)`` with ``a``, ``b`` the entries of ``f``, ``g`` at the free
+    index: ``q_i expm1(log(p_i/q_i))`` where the two are close, ``p_i − q_i`` beyond."""
+
+    nargs = 7
+
+
+class _Centred(sympy.Function):
+    """``a − Σ_k f_k / n`` (``a`` = ``f`` at another index, ``n`` the length of the axis);
+    args ``(a, f, axis)``: ``(a − f_1) − Σ_k (f_k − f_1)/n``, centred on the first entry."""
+
+    nargs = 3
 
 
 class _Expm1mxLogratio(sympy.Function):
@@ -217,6 +238,19 @@ class _Delta(sympy.Function):
     """KroneckerDelta of two index values, printed as a comparison ``(a == b)``."""
 
     nargs = 2
+
+
+@dataclass
+class _Softmax:
+    """e^(w a − logsumexp_k(w f_k)) in parts, w = num/den (both 1 when f has no factor free
+    of k); ``entry`` is the free index at which a is f (e is that softmax entry), or None."""
+
+    a: sympy.Basic
+    f: sympy.Basic
+    num: sympy.Basic
+    den: sympy.Basic
+    axis: sympy.Integer
+    entry: sympy.Basic | None
 
 
 @dataclass
@@ -278,10 +312,12 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
     operations over index axes.  Raises ValueError/NotImplementedError when the result is
     not a closed form of the parameters in a shape this exporter handles.
 
-    With ``stable`` (not for the naive exports), the composite patterns of the module
-    docstring get kernels: ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp), a
-    softmax entry plus a target (``p_i − y_i`` via the complement of the largest entry),
-    ``φ(c·log(a/b))``, ``x^n/y^n`` (as ``(x/y)^n``) and the mutual information
+    With ``stable`` (not for the naive exports), composite patterns get kernels:
+    ``e^(a − logsumexp f)`` (shifted by max f, not by logsumexp; a scale free of the
+    summation index is applied after the shift), a softmax entry plus a target (``p_i − y_i``
+    via the complement of the largest entry), the difference of two softmax entries
+    (``q_i expm1(log(p_i/q_i))`` where they cancel), ``x_i − Σ_j x_j/n`` (centred on the
+    first entry), ``φ(c log(a/b))``, ``x^n/y^n`` (as ``(x/y)^n``) and the mutual information
     ``Σ_mn xlogy(p_mn, p_mn/(Σ_i p_in · Σ_j p_mj))`` of a whole matrix parameter."""
     d = derivation
     params = tuple(d.parameters)
@@ -430,9 +466,18 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
         small = [x for x in terms if not leading(x)]
         return sympy.UnevaluatedExpr(sympy.Add(*lead)) + sympy.Add(*small)
 
-    def softmax_parts(e):
-        """(a, f, axis, is_softmax) when ``e`` is e^(a − logsumexp_k f_k); is_softmax when
-        a is f at a free index (so e is an entry of the softmax of f), else None."""
+    def unscale(a, c):
+        """a/c when the factors of c are factors of a (z_i/T over 1/T: z_i), else None."""
+        rest = list(sympy.Mul.make_args(a))
+        for factor in sympy.Mul.make_args(c):
+            if factor not in rest:
+                return None
+            rest.remove(factor)
+        return sympy.Mul(*rest)
+
+    def softmax_parts(e) -> _Softmax | None:
+        """The parts of ``e`` when it is e^(a − logsumexp_k f_k), else None; a scale w free
+        of k (f_k = w g_k, a = w a') is split off, so the shift can precede the scaling."""
         if not isinstance(e, sympy.exp):
             return None
         terms = sympy.Add.make_args(e.args[0])
@@ -444,8 +489,56 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
         if k not in f.free_symbols:
             return None
         a = sympy.Add(*[t for t in terms if t is not lses[0]])
-        entry = any(f.xreplace({k: j}) == a for j in free_idx)
-        return a, f, axis(k, lo, hi), entry
+        w, g = f.as_independent(k, as_Add=False) if isinstance(f, sympy.Mul) else (S.One, f)
+        a_g = unscale(a, w) if w != 1 else None
+        if a_g is not None and not (w.free_symbols & a_g.free_symbols):
+            a, f = a_g, g
+            num, den = w.as_numer_denom()
+        else:
+            num = den = S.One
+        entry = next((j for j in sorted(free_idx, key=str) if f.xreplace({k: j}) == a), None)
+        return _Softmax(a, f, num, den, axis(k, lo, hi), entry)
+
+    def softmax_difference(e):
+        """p_i − q_i (+ rest) when the Add ``e`` holds two softmax entries at the same index
+        over the same axis with the same scale, as _SoftmaxDiff (+ the rest), else None."""
+        signed = []
+        for term in e.args:
+            sign, body = term.as_coeff_Mul()
+            parts = softmax_parts(body) if sign in (1, -1) else None
+            if parts is not None and parts.entry is not None:
+                signed.append((term, sign, parts))
+        for tp, sp, p in signed:
+            for tq, sq, q in signed:
+                if (sp, sq) == (1, -1) and (p.axis, p.entry, p.num, p.den) == (
+                        q.axis, q.entry, q.num, q.den):
+                    rest = sympy.Add(*[x for x in e.args if x is not tp and x is not tq])
+                    diff = _SoftmaxDiff(walk(p.a), walk(p.f), walk(q.a), walk(q.f),
+                                        walk(p.num), walk(p.den), p.axis)
+                    return diff + walk(rest)
+        return None
+
+    def centred(e):
+        """a − Σ_k f_k/n (+ rest) with a = f at another index and n the length of the summed
+        axis, as _Centred (+ the rest), else None."""
+        for term in e.args:
+            sums = [x for x in sympy.Mul.make_args(term)
+                    if isinstance(x, Sum) and len(x.limits) == 1]
+            if len(sums) != 1:
+                continue
+            (k, lo, hi), f = sums[0].limits[0], sums[0].function
+            if k not in f.free_symbols or term / sums[0] != -1 / hi:
+                continue
+            for other in e.args:
+                if other is term or not any(j != k and j not in f.free_symbols
+                                            and f.xreplace({k: j}) == other for j in order):
+                    continue
+                ax = axis(k, lo, hi)
+                if size_names.get(hi) != low.index_sizes[int(ax)]:
+                    continue  # n is not the length of the axis the sum runs along
+                rest = sympy.Add(*[x for x in e.args if x is not term and x is not other])
+                return _Centred(walk(other), walk(f), ax) + walk(rest)
+        return None
 
     def mutual_information_table(e) -> IndexedBase | None:
         """The matrix parameter p when ``e`` is ``Σ_a Σ_b xlogy(p[a, b], p[a, b] / (Σ_i p[i, b]
@@ -506,18 +599,28 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 f = kind(f, (k, lo, hi))
             return out
         if stable and isinstance(e, sympy.Add):
+            # x_i − Σ_k x_k/n: centred on x_1 first, so a mean of close values cannot round
+            out = centred(e)
+            if out is not None:
+                return out
+            # p_i − q_i for two softmaxes: q_i expm1(log(p_i/q_i)) where they cancel
+            out = softmax_difference(e)
+            if out is not None:
+                return out
             # softmax_i + t with softmax_i = e^(f_i - logsumexp_k f_k): near 1 it is the
             # largest entry and (1 + t) - sum_(k != argmax) softmax_k keeps p_i - y_i exact
             for term in e.args:
                 parts = softmax_parts(term)
                 rest = sympy.Add(*[x for x in e.args if x is not term])
-                if parts is not None and parts[3] and not rest.has(logsumexp, sympy.exp):
-                    a, f, ax, _ = parts
-                    return _SoftmaxPlus(walk(a), walk(f), ax, walk(rest), walk(one_plus(rest)))
+                if (parts is not None and parts.entry is not None
+                        and not rest.has(logsumexp, sympy.exp)):
+                    p = parts
+                    return _SoftmaxPlus(walk(p.a), walk(p.f), walk(p.num), walk(p.den),
+                                        walk(rest), walk(one_plus(rest)), p.axis)
         if stable and isinstance(e, sympy.exp) and softmax_parts(e) is not None:
-            # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max f
-            a, f, ax, _ = softmax_parts(e)
-            return _ExpMinusLSE(walk(a), walk(f), ax)
+            # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max w f
+            p = softmax_parts(e)
+            return _ExpMinusLSE(walk(p.a), walk(p.f), walk(p.num), walk(p.den), p.axis)
         if stable and isinstance(e, expm1mx):
             # φ(c log(a/b)) = (a/b)^c − 1 − u beyond |u| = 2 (no exp of a rounded logarithm)
             c, f = e.args[0].as_coeff_Mul()
@@ -729,10 +832,18 @@ class _ArrayPrinter(PythonCodePrinter):
         return f"{expr.kernel}({self._print(f)}, {int(p) - self.naxes})"
 
     def _print__SoftmaxPlus(self, expr):
-        a, f, p, t, one_t = expr.args
-        self.kernels.add("_softmax_plus")
-        return (f"_softmax_plus({self._print(a)}, {self._print(f)}, {int(p) - self.naxes}, "
-                f"{self._print(t)}, {self._print(one_t)})")
+        a, f, c, d, t, one_t, p = expr.args
+        if c == 1 and d == 1:
+            return self._kernel("_softmax_plus", a, f, int(p) - self.naxes, t, one_t)
+        return self._kernel("_softmax_plus_scaled", a, f, c, d, int(p) - self.naxes, t, one_t)
+
+    def _print__SoftmaxDiff(self, expr):
+        *args, p = expr.args
+        return self._kernel("_softmax_diff", *args, int(p) - self.naxes)
+
+    def _print__Centred(self, expr):
+        a, f, p = expr.args
+        return self._kernel("_centred", a, f, int(p) - self.naxes)
 
     def _print__RatioPow(self, expr):
         x, y, n = expr.args
@@ -751,9 +862,10 @@ class _ArrayPrinter(PythonCodePrinter):
         return f"_mutual_information({self._print(expr.args[0])})[..., {slots}]"
 
     def _print__ExpMinusLSE(self, expr):
-        a, f, p = expr.args
-        self.kernels.add("_exp_minus_logsumexp")
-        return f"_exp_minus_logsumexp({self._print(a)}, {self._print(f)}, {int(p) - self.naxes})"
+        a, f, c, d, p = expr.args
+        if c == 1 and d == 1:
+            return self._kernel("_exp_minus_logsumexp", a, f, int(p) - self.naxes)
+        return self._kernel("_exp_minus_logsumexp_scaled", a, f, c, d, int(p) - self.naxes)
 
     # -- anything else is not exportable ---------------------------------------------------
     def _print_Function(self, expr):
@@ -875,32 +987,68 @@ class _CPrinter(C99CodePrinter):
                 out |= set(self.views[s.name].dim_positions)
             elif s.name in self.low.index_values:
                 out.add(self.low.index_values[s.name])
-        for r in e.atoms(_ReductionBase, _ExpMinusLSE):
-            out.discard(int(r.args[-1]))
+        for r in e.atoms(_ReductionBase, _ExpMinusLSE, _SoftmaxPlus, _SoftmaxDiff, _Centred):
+            out.discard(int(r.args[-1]))  # the axis a construct reduces over: always last
         return out
 
-    def _print__SoftmaxPlus(self, expr):
-        # softmax_i + t; for the entry above 1/2 (the largest), (1 + t) - rest/S with
-        # rest = sum over the other entries of e^(f_k - m)
-        a, f, p, t, one_t = expr.args
-        p = int(p)
-        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
+    def _hoisted(self, p: int, *exprs) -> list[str]:
+        """Where the statements of a reduction over axis ``p`` of ``exprs`` go: before the
+        output loops when they depend on none of the output's indices."""
+        used = set().union(*(self._positions(x) for x in exprs)) - {p}
+        return self.hoisted if self.depth == 0 and not used & set(self.low.free) else self.pending
+
+    def _softmax_loops(self, f, c, d, p: int, code: list[str], *, rest: bool = False):
+        """Append to ``code`` the loops of a softmax over axis ``p`` of ``w f``, ``w = c/d``:
+        ``tn_m`` = f at the argmax of w f (f → −f for w < 0, so it is the max), ``tn_s`` =
+        Σ e^(w (f_k − m)) and with ``rest`` ``tn_r``, the same sum without the argmax (at
+        ``tn_a``).  The shift comes before the scaling.  Returns ``(tn, shift, scale)``:
+        C text of ``±x − m`` and of ``w x`` (``x`` itself when c = d = 1)."""
         self.ntemp += 1
         tn = f"lp_t{self.ntemp}"
         i, n = self.loop_var(p), self.low.index_sizes[p]
         body, pre = self._loop_body(f)
         loop = f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n"
-        code = [
-            f"double {tn}_m = -INFINITY, {tn}_s = 0.0, {tn}_r = 0.0;",
-            f"int {tn}_a = 0;",
-            f"{loop}{pre}        double v = {body};\n"
-            f"        if (!(v <= {tn}_m)) {{ {tn}_m = v; {tn}_a = {i}; }}\n    }}",
+        if c == 1 and d == 1:
+            def sign(x):
+                return x
+
+            def scale(x):
+                return x
+        else:
+            cp, dp = (self._print(sympy.Float(x) if x.is_number else x) for x in (c, d))
+            code += [f"const int {tn}_up = ({cp} < 0) == ({dp} < 0);",
+                     f"const double {tn}_c = fabs({cp}), {tn}_d = fabs({dp});"]
+
+            def sign(x):
+                return f"({tn}_up ? ({x}) : -({x}))"
+
+            def scale(x):
+                return f"({x})*{tn}_c/{tn}_d"
+
+        def shift(x):
+            return f"{sign(x)} - {tn}_m"
+
+        track = f" {tn}_a = {i};" if rest else ""
+        code += [
+            f"double {tn}_m = -INFINITY, {tn}_s = 0.0{f', {tn}_r = 0.0' if rest else ''};",
+            *([f"int {tn}_a = 0;"] if rest else []),
+            f"{loop}{pre}        double v = {sign(body)};\n"
+            f"        if (!(v <= {tn}_m)) {{ {tn}_m = v;{track} }}\n    }}",
             f"if (!isfinite({tn}_m)) {{ {tn}_m = 0.0; }}",
-            f"{loop}{pre}        double e = exp({body} - {tn}_m);\n"
-            f"        {tn}_s += e;\n        if ({i} != {tn}_a) {{ {tn}_r += e; }}\n    }}",
+            f"{loop}{pre}        double e = exp({scale(shift(body))});\n"
+            f"        {tn}_s += e;\n        if ({i} != {tn}_a) {{ {tn}_r += e; }}\n    }}" if rest
+            else f"{loop}{pre}        {tn}_s += exp({scale(shift(body))});\n    }}",
         ]
-        (self.hoisted if hoist else self.pending).extend(code)
-        prob = f"(exp({self._print(a)} - {tn}_m)/{tn}_s)"
+        return tn, shift, scale
+
+    def _print__SoftmaxPlus(self, expr):
+        # softmax_i + t; for the entry above 1/2 (the largest), (1 + t) - rest/S with
+        # rest = sum over the other entries of e^(w (f_k - m))
+        a, f, c, d, t, one_t, p = expr.args
+        code: list[str] = []
+        tn, shift, scale = self._softmax_loops(f, c, d, int(p), code, rest=True)
+        self._hoisted(int(p), f, c, d).extend(code)
+        prob = f"(exp({scale(shift(self._print(a)))})/{tn}_s)"
         rest, one_rest = self._print(t), self._print(one_t)
         return f"({prob} > 0.5 ? ({one_rest}) - {tn}_r/{tn}_s : {prob} + ({rest}))"
 
@@ -914,29 +1062,67 @@ class _CPrinter(C99CodePrinter):
         return text, "".join(f"        {line}\n" for line in inner)
 
     def _print__ExpMinusLSE(self, expr):
-        # e^(a - logsumexp_k f_k) = e^(a - m) / sum_k e^(f_k - m), m = max_k f_k
+        # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max_k w f_k
+        a, f, c, d, p = expr.args
+        code: list[str] = []
+        tn, shift, scale = self._softmax_loops(f, c, d, int(p), code)
+        self._hoisted(int(p), f, c, d).extend(code)
+        return f"(exp({scale(shift(self._print(a)))})/{tn}_s)"
+
+    def _print__SoftmaxDiff(self, expr):
+        # p_i - q_i = q_i expm1(u_i), u = log(p/q), where |u| <= 1; the log-ratio of the sums
+        # is c0 = log S - log R corrected by log1p(sum_k q_k expm1(w (x'_k - y'_k) - c0))
+        a, f, b, g, c, d, p = expr.args
+        p = int(p)
+        code: list[str] = []
+        tp, shift_p, _ = self._softmax_loops(f, c, d, p, code)
+        tq, shift_q, _ = self._softmax_loops(g, c, d, p, code)
+        w = ("1.0", "1.0") if c == 1 and d == 1 else (f"{tp}_c", f"{tp}_d")
+
+        def scale(x):
+            return f"({x})*{w[0]}/{w[1]}"
+
+        self.ntemp += 1
+        tn = f"lp_t{self.ntemp}"
+        i, n = self.loop_var(p), self.low.index_sizes[p]
+        body_f, pre_f = self._loop_body(f)
+        body_g, pre_g = self._loop_body(g)
+        code += [
+            f"double {tn}_c0 = log({tp}_s) - log({tq}_s), {tn}_k = 0.0;",
+            f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n{pre_f}{pre_g}"
+            f"        double lp_x = {shift_p(body_f)}, lp_y = {shift_q(body_g)};\n"
+            f"        double lp_rho = {scale('lp_x - lp_y')} - {tn}_c0;\n"
+            f"        double lp_q = exp({scale('lp_y')})/{tq}_s;\n"
+            f"        if (!isnan(lp_rho)) {{  /* NaN: both logits -inf, p_k = q_k = 0 */\n"
+            f"            {tn}_k += lp_rho > 1 ? exp({scale('lp_x')} - {tn}_c0)/{tq}_s - lp_q"
+            f" : lp_q*expm1(lp_rho);\n        }}\n    }}",
+            f"{tn}_k = log1p({tn}_k);",
+        ]
+        self._hoisted(p, f, g, c, d).extend(code)
+        self.kernels.add("lp_softmax_diff")
+        return (f"lp_softmax_diff({shift_p(self._print(a))}, {shift_q(self._print(b))}, "
+                f"{w[0]}, {w[1]}, {tp}_s, {tq}_s, {tn}_c0, {tn}_k)")
+
+    def _print__Centred(self, expr):
+        # a - sum_k f_k/n = (a - r) - sum_k (f_k - r)/n, r = f_1
         a, f, p = expr.args
         p = int(p)
-        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
         self.ntemp += 1
-        t = f"lp_t{self.ntemp}"
+        tn = f"lp_t{self.ntemp}"
         i, n = self.loop_var(p), self.low.index_sizes[p]
         body, pre = self._loop_body(f)
-        loop = f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n"
-        code = [
-            f"double {t}_m = -INFINITY, {t}_s = 0.0;",
-            f"{loop}{pre}        double v = {body};\n"
-            f"        if (!(v <= {t}_m)) {{ {t}_m = v; }}\n    }}",
-            f"if (!isfinite({t}_m)) {{ {t}_m = 0.0; }}",
-            f"{loop}{pre}        {t}_s += exp({body} - {t}_m);\n    }}",
-        ]
-        (self.hoisted if hoist else self.pending).extend(code)
-        return f"(exp({self._print(a)} - {t}_m)/{t}_s)"
+        self._hoisted(p, f).extend([
+            f"double {tn}_r = 0.0, {tn}_s = 0.0, {tn}_p = 0.0;",
+            f"for (int {i} = 0; {i} < {n}; ++{i}) {{\n{pre}        double lp_v = {body};\n"
+            f"        if ({i} == 0) {{ {tn}_r = lp_v; }}\n"
+            f"        {tn}_s += lp_v - {tn}_r;\n        {tn}_p += lp_v;\n    }}",
+        ])
+        self.kernels.add("lp_centred")
+        return f"lp_centred({self._print(a)}, {tn}_r, {tn}_s, {tn}_p, (double){n})"
 
     def _print__ReductionBase(self, expr):
         f, p = expr.args
         p = int(p)
-        hoist = self.depth == 0 and not (self._positions(f) - {p}) & set(self.low.free)
         self.ntemp += 1
         t = f"lp_t{self.ntemp}"
         i, n = self.loop_var(p), self.low.index_sizes[p]
@@ -959,7 +1145,7 @@ class _CPrinter(C99CodePrinter):
         else:
             op, init = ("+=", "0.0") if isinstance(expr, _ReduceSum) else ("*=", "1.0")
             code = [f"double {t} = {init};", f"{loop}{pre}        {t} {op} {body};\n    }}"]
-        (self.hoisted if hoist else self.pending).extend(code)
+        self._hoisted(p, f).extend(code)
         return t
 
     def _print_Function(self, expr):

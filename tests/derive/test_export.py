@@ -875,6 +875,305 @@ class TestCSource:
                                check=True, capture_output=True)
 
 
+# ------------------------------------------------ orders of evaluation that cancel
+#
+# Three results whose textbook evaluation order loses everything at large offsets or high
+# temperatures: the shift of a scaled softmax taken after the scaling (z/T rounded at 1e18),
+# the difference of two nearly equal softmaxes, and a mean of close values.  Each is checked
+# for numpy, torch, jax (x64) and compiled C against its definition at REF_DPS digits, with
+# verify's budget |got − f| <= 4 (ulp(f) + ε S), S = Σ_j w_j |∂f/∂x_j|, w_j the perturbation
+# the inputs' rounding allows where only differences of logits (of samples) matter:
+# w_j = |x_j − max x|.  Every kernel rounds each difference x_j − m, its scaling and its
+# exp once or twice (an error of ε|w (x_j − m)| in an exponent is exactly what S counts),
+# and the sums and divisions add a few ULP: hence 4 (1 + κ) ULP, κ = ε S / ulp(f).
+# The mpmath target at 50 digits is held to 1e-40 relative: its roundings (at 1e-50) are
+# amplified at most by the κ of these points (< 1e4).
+
+
+def cond_ulps(exact, slack) -> float:
+    """verify's budget in ULPs at ``exact``: 4 (1 + ε S / ulp(f)) (an exact 0: 4 ε S)."""
+    ulp = mpmath.mpf(float(np.spacing(abs(float(exact)))))
+    return float(4 * (1 + mpmath.mpf(slack) * np.finfo(float).eps / ulp))
+
+
+def softmax_def(v, w) -> list:
+    """softmax(w v) from the definition, at the current mpmath precision."""
+    e = [mpmath.exp(w * mpmath.mpf(float(x))) for x in v]
+    total = mpmath.fsum(e)
+    return [x / total for x in e]
+
+
+def shift_slack(v, p, i) -> mpmath.mpf:
+    """Σ_j |v_j − max v| p_i |δ_ij − p_j|: ∂ softmax_i/∂v_j (per unit of w) weighted by the
+    perturbation of the logit differences."""
+    top = max(float(x) for x in v)
+    return mpmath.fsum(abs(float(x) - top) * p[i] * abs((i == j) - p[j])
+                       for j, x in enumerate(v))
+
+
+def run_targets(name, args, c_fn=None, c_args=None) -> dict[str, np.ndarray]:
+    """Float64 outputs of registered ``name`` at ``args`` for every array target (and C)."""
+    out = {"numpy": np.asarray(export(name)(*args), dtype=float)}
+    if HAVE_TORCH:
+        import torch
+
+        tt = [torch.tensor(np.asarray(a, dtype=float)) for a in args]
+        out["torch"] = export(name, "torch")(*tt).numpy()
+    if HAVE_JAX:
+        import jax
+
+        with jax.enable_x64(True):
+            out["jax"] = np.asarray(export(name, "jax")(*args), dtype=float)
+    if c_fn is not None:
+        out["c"] = c_args(c_fn, *args)
+    return out
+
+
+def assert_targets(outs, exact, slack, what):
+    for target, got in outs.items():
+        got = np.ravel(got)
+        for c, (e, sl) in enumerate(zip(exact, slack, strict=True)):
+            err, budget = ulp_error(got[c], e), cond_ulps(e, sl)
+            assert err <= budget, (target, what, c, got[c], mpmath.nstr(e, 17), err, budget)
+
+
+MP_REL = mpmath.mpf(10) ** -40
+
+
+def assert_mp_target(name, args, exact, rel=MP_REL):
+    with mpmath.workdps(50):
+        got = np.ravel(np.asarray(export(name, "mpmath")(*args), dtype=object))
+        for g, e in zip(got, exact, strict=True):
+            assert abs(g - e) <= rel * abs(e) or e == g == 0, (name, args, g, e)
+
+
+def c_vector_out(fn, *args):
+    """Call a C export ``f(const double *a, const double *b, double T, int K, double *out)``."""
+    dbl = ctypes.POINTER(ctypes.c_double)
+    a, b = (np.ascontiguousarray(v, dtype=float) for v in args[:2])
+    out = np.empty(len(a))
+    fn(a.ctypes.data_as(dbl), b.ctypes.data_as(dbl), float(args[2]), len(a),
+       out.ctypes.data_as(dbl))
+    return out
+
+
+def compiled_vector_export(name, tmp_path):
+    if CC is None:
+        return None
+    dbl = ctypes.POINTER(ctypes.c_double)
+    return compile_c(export_source(name, "c"), tmp_path, "lossproof_" + name.replace("-", "_"),
+                     0, vector=(None, [dbl, dbl, ctypes.c_double, ctypes.c_int, dbl]))
+
+
+class TestShiftBeforeScaling:
+    """softmax(z/T): m = z at the argmax, then (z − m)/T — not z/T − max(z/T), whose z/T is
+    rounded at 1e18 before the differences are taken (verify: 2.57e-54 for 1.38e-85)."""
+
+    NAME = "temperature-softmax-gradient"
+    POINTS: ClassVar = [  # (z, y, T)
+        ([1e16, 1e16, 1.0000000000000002e16], [1.0, 0.0, 0.0], 0.01),   # verify's point
+        ([1e16, 1e16, 1e16 + 2.0], [0.0, 0.0, 1.0], 0.01),
+        ([1e16, 1e16 + 2.0, 1e16 + 4.0], [0.0, 1.0, 0.0], 100.0),
+        ([-3e15, -3e15 + 0.5, -3e15 - 1.5, -3e15 + 4.0], [0.25] * 4, 0.05),
+        ([3.0, -2.0, 0.5, 7.0], [0.0, 0.0, 0.0, 1.0], 0.125),
+    ]
+
+    @staticmethod
+    def reference(z, y, T):
+        """(softmax_i(z/T) − y_i)/T and the slack S_i of the logit differences."""
+        with mpmath.workdps(REF_DPS):
+            w = 1 / mpmath.mpf(T)
+            p = softmax_def(z, w)
+            exact = [(pi - yi) * w for pi, yi in zip(p, y, strict=True)]
+            slack = [shift_slack(z, p, i) * w * w for i in range(len(z))]
+        return exact, slack
+
+    def test_every_target_within_budget(self, tmp_path):
+        fn = compiled_vector_export(self.NAME, tmp_path)
+        for z, y, T in self.POINTS:
+            exact, slack = self.reference(z, y, T)
+            args = (np.array(z), np.array(y), T)
+            assert_targets(run_targets(self.NAME, args, fn, c_vector_out), exact, slack,
+                           (z, y, T))
+            assert_mp_target(self.NAME, args, exact)
+
+    def test_verify_point_to_the_last_digits(self):
+        out = export(self.NAME)(np.array([1e16, 1e16, 1.0000000000000002e16]),
+                                np.array([1.0, 0.0, 0.0]), 0.01)
+        assert out[1] == pytest.approx(1.3838965267367433e-85, rel=1e-13, abs=0)
+
+    def test_negative_scale_shifts_by_the_smallest_logit(self, tmp_path):
+        """softmax(−z/T): the largest entry of −z/T is at min z."""
+        T = sympy.Symbol("T", positive=True)
+        d = throwaway(exp(-zv[i] / T) / Sum(exp(-zv[k] / T), (k, 1, K)), [zv, T], name="negsm",
+                      domains={K: IntegerRange(2, 4), i: IntegerRange(1, K),
+                               zv: VectorOf(K, Interval(-5, 5)), T: LogUniform(0.5, 2)})
+        assert "_exp_minus_logsumexp_scaled" in source_for(d, "numpy")
+        fn = None
+        if CC is not None:
+            dbl = ctypes.POINTER(ctypes.c_double)
+            fn = compile_c(source_for(d, "c"), tmp_path, "lossproof_negsm", 0,
+                           vector=(None, [dbl, ctypes.c_double, ctypes.c_int, dbl]))
+        for zz, TT in (([1e16, 1e16, 1e16 + 2.0], 0.01), ([2.0, -1e16, -1e16 + 2.0], 0.01),
+                       ([0.5, -0.25, 3.0], 4.0)):
+            with mpmath.workdps(REF_DPS):
+                p = softmax_def([-v for v in zz], 1 / mpmath.mpf(TT))
+                slack = [shift_slack([-v for v in zz], p, c) / mpmath.mpf(TT) for c in range(3)]
+            outs = {"numpy": export_derivation(d, "numpy")(np.array(zz), TT),
+                    "mpmath50": None}
+            with mpmath.workdps(50):
+                outs["mpmath50"] = export_derivation(d, "mpmath")(zz, TT).astype(float)
+            if fn is not None:
+                c_out = np.empty(3)
+                fn(np.array(zz).ctypes.data_as(dbl), TT, 3, c_out.ctypes.data_as(dbl))
+                outs["c"] = c_out
+            assert_targets(outs, p, slack, (zz, TT))
+
+    def test_unscaled_softmax_keeps_its_kernels(self):
+        assert "_softmax_plus(" in export_source("softmax-ce-gradient")
+        assert "_scaled" not in export_source("softmax-ce-gradient")
+        assert "_softmax_plus_scaled(" in export_source(self.NAME)
+
+
+class TestSoftmaxDifference:
+    """T (p_i − q_i) for two softmaxes over one axis: q_i expm1(log(p_i/q_i)) where they are
+    close (verify: −0.6666666667043408 for −0.66666666666655556 at T = 1e6), p_i − q_i
+    elsewhere; the earlier extreme cases keep passing."""
+
+    NAME = "distillation-gradient"
+    POINTS: ClassVar = [  # (s, t, T)
+        ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 1e6),                          # verify's point
+        ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 1e12),
+        ([0.3, -1.2, 2.5, 0.0, 1.1], [0.1, -1.0, 2.4, 0.2, 1.3], 1e4),
+        ([0.5, -1.0, 2.0], [0.5 + 2.0**-30, -1.0, 2.0 - 2.0**-30], 1.0),  # p ≈ q at T = 1
+        ([30.0, 0.0, -30.0], [-30.0, 0.0, 30.0], 0.25),                  # far apart, T small
+        ([1e3, 0.0, -1e3], [0.0, 1e3, 0.0], 1.0),                         # e^rho overflows
+        ([1e16, 1e16 + 2.0, 1e16], [1e16, 1e16, 1e16 + 2.0], 1.0),        # offset 1e16
+        ([1e16 + 4.0, 1e16, 1e16 + 2.0], [1e16 + 2.0, 1e16, 1e16 + 4.0], 1e3),
+        ([2.0, 1.0, -3.0], [1.5, 1.0, -3.0], 1e-3),                       # T tiny
+    ]
+
+    @staticmethod
+    def reference(s, t, T):
+        """T (softmax_i(s/T) − softmax_i(t/T)) and the slack S_i of both logit vectors."""
+        with mpmath.workdps(REF_DPS):
+            w = 1 / mpmath.mpf(T)
+            p, q = softmax_def(s, w), softmax_def(t, w)
+            exact = [(pi - qi) / w for pi, qi in zip(p, q, strict=True)]
+            slack = [shift_slack(s, p, i) + shift_slack(t, q, i) for i in range(len(s))]
+        return exact, slack
+
+    def test_every_target_within_budget(self, tmp_path):
+        fn = compiled_vector_export(self.NAME, tmp_path)
+        for s_, t_, T in self.POINTS:
+            exact, slack = self.reference(s_, t_, T)
+            args = (np.array(s_), np.array(t_), T)
+            assert_targets(run_targets(self.NAME, args, fn, c_vector_out), exact, slack,
+                           (s_, t_, T))
+            assert_mp_target(self.NAME, args, exact)
+
+    def test_equal_distributions_give_exact_zeros(self, tmp_path):
+        """s = t + a constant: p = q exactly, and every target returns 0."""
+        fn = compiled_vector_export(self.NAME, tmp_path)
+        args = (np.array([1e16, 1e16 + 2.0, 1e16]), np.array([0.0, 2.0, 0.0]), 0.5)
+        for target, got in run_targets(self.NAME, args, fn, c_vector_out).items():
+            assert np.all(np.asarray(got) == 0), (target, got)
+
+    def test_high_temperature_limit(self):
+        """T (p − q) → (s − t)/K − mean(s − t)/K as T → ∞ (here s − t has mean 0); the exact
+        0 in the middle is held to verify's 4 ε S, S ≈ 0.9 the slack of its O(1) terms."""
+        out = export(self.NAME)(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]), 1e15)
+        np.testing.assert_allclose(out, [-2 / 3, 0.0, 2 / 3], rtol=1e-14, atol=4e-16)
+
+    def test_pattern_needs_the_same_axis_and_index(self):
+        """p_i − q_i only: a softmax minus a target (or anything else) keeps its kernels."""
+        assert "_softmax_diff" in export_source(self.NAME)
+        assert "_softmax_diff" not in export_source("label-smoothing")
+
+
+class TestCentring:
+    """x_i − Σ_j x_j/n as (x_i − x_1) − Σ_j (x_j − x_1)/n: the mean of close large values
+    rounds (verify: σ̂² = 5.0 for 2.75 at offset 1e16)."""
+
+    NAME = "mle-gaussian"
+    POINTS: ClassVar = [
+        [1e16, 1.0000000000000002e16, 1.0000000000000004e16, 1e16],     # verify's point
+        [1e8, 1e8 + 1.0, 1e8 + 3.0],
+        [1e15 + 0.125, 1e15 + 3.5, 1e15 - 2.25, 1e15 + 7.0, 1e15],
+        [-7e17, -7e17 + 128.0, -7e17 - 256.0],
+        [1e150, -1e150, 0.0],
+        [0.5, -1.5, 2.25],
+    ]
+
+    @staticmethod
+    def reference(x):
+        """Σ_i (x_i − mean)²/n and its slack Σ_j |x_j − max x| · 2 |x_j − mean| / n."""
+        with mpmath.workdps(REF_DPS):
+            xs = [mpmath.mpf(v) for v in x]
+            mean = mpmath.fsum(xs) / len(xs)
+            var = mpmath.fsum((v - mean) ** 2 for v in xs) / len(xs)
+            slack = mpmath.fsum(abs(v - max(xs)) * 2 * abs(v - mean) for v in xs) / len(xs)
+        return var, slack
+
+    def test_every_target_within_budget(self, tmp_path):
+        fn = None
+        if CC is not None:
+            fn = compile_c(export_source(self.NAME, "c"), tmp_path, "lossproof_mle_gaussian",
+                           0, vector=(ctypes.c_double,
+                                      [ctypes.POINTER(ctypes.c_double), ctypes.c_int]))
+
+        def c_call(f, x):
+            x = np.ascontiguousarray(x, dtype=float)
+            return np.array([f(x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), len(x))])
+
+        for x in self.POINTS:
+            exact, slack = self.reference(x)
+            outs = run_targets(self.NAME, (np.array(x),), fn, c_call)
+            assert_targets(outs, [exact], [slack], x)
+            assert_mp_target(self.NAME, (np.array(x),), [exact])
+
+    def test_batched_rows(self):
+        x = np.array([self.POINTS[0], [1e8, 1e8 + 1.0, 1e8 + 3.0, 1e8], [0.5, -1.5, 2.25, 0.0]])
+        got = export(self.NAME)(x)
+        assert got.shape == (3,)
+        for r, g in zip(x, got, strict=True):
+            exact, slack = self.reference(r)
+            assert ulp_error(g, exact) <= cond_ulps(exact, slack), r
+
+    def test_deviation_from_the_mean_itself(self):
+        """x_i − mean(x): exact at offset 1e16, and finite where x_j − x_1 overflows."""
+        xv = IndexedBase("x", real=True)
+        n = sympy.Symbol("n", integer=True, positive=True)
+        d = throwaway(xv[i] - Sum(xv[k], (k, 1, n)) / n, [xv], name="dev",
+                      domains={n: IntegerRange(2, 4), i: IntegerRange(1, n),
+                               xv: VectorOf(n, Interval(-5, 5))})
+        assert "_centred" in source_for(d, "numpy")
+        x = np.array([1e16, 1e16 + 2.0, 1e16 + 4.0, 1e16])
+        expect = [-1.5, 0.5, 2.5, -1.5]
+        np.testing.assert_array_equal(export_derivation(d, "numpy")(x), expect)
+        with mpmath.workdps(50):
+            np.testing.assert_array_equal(export_derivation(d, "mpmath")(x).astype(float),
+                                          expect)
+        if HAVE_TORCH:
+            import torch
+
+            got = export_derivation(d, "torch")(torch.tensor(x)).numpy()
+            np.testing.assert_array_equal(got, expect)
+        # x_2 − x_1 = −inf: the plain form, whose mean 0 is exact here
+        np.testing.assert_array_equal(export_derivation(d, "numpy")([1e308, -1e308]),
+                                      [1e308, -1e308])
+
+    def test_mean_over_another_length_is_not_centred(self):
+        """x_i − Σ_j x_j/M with M not the length of the summed axis: no pattern."""
+        xv = IndexedBase("x", real=True)
+        n, M = sympy.symbols("n M", integer=True, positive=True)
+        d = throwaway(xv[i] - Sum(xv[k], (k, 1, n)) / M, [xv, M], name="notmean",
+                      domains={n: IntegerRange(2, 4), i: IntegerRange(1, n),
+                               xv: VectorOf(n, Interval(-5, 5)), M: IntegerRange(1, 5)})
+        assert "_centred" not in source_for(d, "numpy")
+        assert export_derivation(d, "numpy")([1.0, 2.0, 3.0], 2.0).tolist() == [-2.0, -1.0, 0.0]
+
+
 # ----------------------------------------------------------------- registered names
 
 
