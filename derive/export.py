@@ -1032,11 +1032,12 @@ class _CPrinter(C99CodePrinter):
         code += [
             f"double {tn}_m = -INFINITY, {tn}_s = 0.0{f', {tn}_r = 0.0' if rest else ''};",
             *([f"int {tn}_a = 0;"] if rest else []),
-            f"{loop}{pre}        double v = {sign(body)};\n"
-            f"        if (!(v <= {tn}_m)) {{ {tn}_m = v;{track} }}\n    }}",
+            f"{loop}{pre}        double lp_v = {sign(body)};\n"
+            f"        if (!(lp_v <= {tn}_m)) {{ {tn}_m = lp_v;{track} }}\n    }}",
             f"if (!isfinite({tn}_m)) {{ {tn}_m = 0.0; }}",
-            f"{loop}{pre}        double e = exp({scale(shift(body))});\n"
-            f"        {tn}_s += e;\n        if ({i} != {tn}_a) {{ {tn}_r += e; }}\n    }}" if rest
+            f"{loop}{pre}        double lp_e = exp({scale(shift(body))});\n"
+            f"        {tn}_s += lp_e;\n        if ({i} != {tn}_a) {{ {tn}_r += lp_e; }}\n    }}"
+            if rest
             else f"{loop}{pre}        {tn}_s += exp({scale(shift(body))});\n    }}",
         ]
         return tn, shift, scale
@@ -1133,14 +1134,14 @@ class _CPrinter(C99CodePrinter):
             code = [
                 f"double {t}_m = -INFINITY, {t};",
                 f"int {t}_a = 0, {t}_nan = 0;",
-                f"{loop}{pre}        double v = {body};\n"
-                f"        if (isnan(v)) {{ {t}_nan = 1; }}\n"
-                f"        else if (v > {t}_m) {{ {t}_m = v; {t}_a = {i}; }}\n    }}",
+                f"{loop}{pre}        double lp_v = {body};\n"
+                f"        if (isnan(lp_v)) {{ {t}_nan = 1; }}\n"
+                f"        else if (lp_v > {t}_m) {{ {t}_m = lp_v; {t}_a = {i}; }}\n    }}",
                 f"if ({t}_nan) {{ {t} = NAN; }}",
                 f"else if (!isfinite({t}_m)) {{ {t} = {t}_m; }}",
-                f"else {{\n        double s = 0.0;\n        {loop}{pre}"
-                f"            if ({i} != {t}_a) {{ s += exp({body} - {t}_m); }}\n        }}\n"
-                f"        {t} = {t}_m + log1p(s);\n    }}",
+                f"else {{\n        double lp_s = 0.0;\n        {loop}{pre}"
+                f"            if ({i} != {t}_a) {{ lp_s += exp({body} - {t}_m); }}\n        }}\n"
+                f"        {t} = {t}_m + log1p(lp_s);\n    }}",
             ]
         else:
             op, init = ("+=", "0.0") if isinstance(expr, _ReduceSum) else ("*=", "1.0")

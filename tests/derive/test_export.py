@@ -865,6 +865,25 @@ class TestCSource:
                     exact = mpmath.exp(mpmath.mpf(zz[c])) / total - yy[c]
                     assert ulp_error(out[c], exact) <= BUDGET_ULP, (zz, c)
 
+    def test_parameters_named_like_loop_locals(self, tmp_path):
+        """A vector named ``v`` and scalars ``e``, ``s``: the loops' own variables are
+        ``lp_``-prefixed (a parameter never is), so nothing is shadowed."""
+        vv, ee = IndexedBase("v", real=True), sympy.Symbol("e", real=True)
+        ss = sympy.Symbol("s", positive=True)
+        expr = log(Sum(exp(vv[k] / ss), (k, 1, K))) + ee
+        d = throwaway(expr, [vv, ss, ee], name="locals",
+                      domains={K: IntegerRange(2, 4), vv: VectorOf(K, Interval(-5, 5))})
+        src = source_for(d, "c")
+        dbl = ctypes.POINTER(ctypes.c_double)
+        fn = compile_c(src, tmp_path, "lossproof_locals", 0,
+                       vector=(ctypes.c_double, [dbl, ctypes.c_int, ctypes.c_double,
+                                                 ctypes.c_double]))
+        vals = np.array([800.0, 0.0, -800.0])
+        got = fn(vals.ctypes.data_as(dbl), 3, 2.0, 0.5)
+        with mpmath.workdps(REF_DPS):
+            exact = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(x) / 2) for x in vals)) + 0.5
+        assert ulp_error(got, exact) <= BUDGET_ULP
+
     def test_every_registered_exportable_derivation_compiles(self, tmp_path):
         for name in derive.names():
             if exportable(name):
