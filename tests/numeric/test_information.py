@@ -4,10 +4,12 @@ Budgets (ULPs of the tested dtype at the exact value), justified in each functio
 docstring: float64 — self_information 1 (3 for bases other than e, 2, 10), perplexity 2;
 entropy, joint/conditional entropy, cross-entropy, PMI, KL and MI 4 (terms <= 4 ulp,
 compensated sums).  float32 — 1
-everywhere (evaluated in float64, rounded once).  KL and MI compare with the literal
+everywhere (evaluated in float64, rounded once).  KL compares with the literal
 definition plus the documented deviation of the non-negative-term form for inputs that
-are normalised only within the tolerance (``|Σq − Σp|`` resp. ``|S² − S|``, computed
-exactly); exactly normalised dyadic inputs get no allowance at all.
+are normalised only within the tolerance (``|Σq − Σp|``, computed exactly); exactly
+normalised dyadic inputs get no allowance at all.  MI gets none: it corrects for the
+table's total S (``− S log S``), so it is the definition for tables summing to 1 only up
+to rounding too.
 """
 
 from __future__ import annotations
@@ -255,6 +257,35 @@ def near_independent_table(x, y, rel, rng):
     return counts.astype(np.float64) * 2.0**-52
 
 
+def nearly_normalised_tables(dtype, seed=23) -> list[np.ndarray]:
+    """Joint tables that sum to 1 only up to rounding, as users make them (accepted as valid).
+
+    [[.1, .2], [.3, .4]] (exact total S = 1 + 2.8e-17), [[1, 2⁻⁶¹], [2⁻⁶², 2⁻⁶²]]
+    (S = 1 + 2⁻⁶⁰, I ≈ 8e-18), one row/column of .1 … .4 (I = −S log S < 0), random tables
+    divided by their sum in ``dtype``, and nearly independent tables (product tables
+    perturbed by a relative ``rel``) divided by their sum.  The last avoid ``rel ≈ 1e-8``,
+    where I ≈ −(S − 1) and the correction −S log S cancels the terms (see
+    ``test_bound_where_the_correction_cancels``).
+    """
+    rng = np.random.default_rng(seed)
+    out = [
+        np.array([[0.1, 0.2], [0.3, 0.4]], dtype),
+        np.array([[1.0, 2.0**-61], [2.0**-62, 2.0**-62]], dtype),
+        np.array([[0.1, 0.2, 0.3, 0.4]], dtype),
+        np.array([[0.1], [0.2], [0.3], [0.4]], dtype),
+    ]
+    for x, y in [(2, 2), (3, 5), (8, 8), (30, 30)]:
+        for _ in range(3):
+            w = rng.uniform(size=(x, y)).astype(dtype)
+            out.append(w / w.sum())
+    for rel in (1e-3, 1e-6, 1e-10, 1e-13):
+        for x, y in [(2, 2), (3, 4), (8, 8)]:
+            w = np.outer(rng.uniform(0.5, 1.5, x), rng.uniform(0.5, 1.5, y))
+            w = (w * (1 + rel * rng.normal(size=(x, y)))).astype(dtype)
+            out.append(w / w.sum())
+    return out
+
+
 # --------------------------------------------------------------------------- strategies
 
 
@@ -400,6 +431,14 @@ class TestConditionalEntropy:
         naive = joint_entropy(t) - entropy(t.sum(axis=1))
         assert ulp_error(naive, exact) > 1e3  # the cancelling form is measurably worse
 
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_nearly_normalised_tables_match_the_definition(self, dtype):
+        # Σ p log(p(x)/p) never uses Σ p = 1: the same budget as for normalised tables
+        tables = nearly_normalised_tables(dtype)
+        got = [conditional_entropy(t) for t in tables]
+        exact = [mp_conditional_entropy(t) for t in tables]
+        assert_ulp(got, exact, dtype, BUDGET["entropy"][dtype], None, "H(Y|X), S ≠ 1")
+
     def test_deterministic_table_has_zero_conditional_entropy(self):
         assert conditional_entropy(np.diag([0.25, 0.25, 0.5])) == 0.0
 
@@ -418,13 +457,47 @@ class TestMutualInformation:
         tables.append(np.array([[0.25, 0.25], [0.0, 0.5]], dtype))
         got = [mutual_information(t) for t in tables]
         exact = [mp_mutual_information(t) for t in tables]
-        budgets = []
-        for t, e in zip(tables, exact, strict=True):
+        assert_ulp(got, exact, dtype, BUDGET["kl"][dtype], [t.shape for t in tables], "I(X;Y)")
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_nearly_normalised_tables_match_the_definition(self, dtype):
+        # The definition at the exact binary inputs, whose total S is not exactly 1.  Budget
+        # 4 ULP (float64): the terms p log(p/q') − p + q' (q' = p(x) p(y)/S) are the KL
+        # kernel's, <= 4 ulp each and non-negative (nothing cancels between them), summed
+        # compensated together with −S log S (double-double) and rounded once; −S log S < 0
+        # (S > 1) cancels nothing here, as either I >> S − 1 or the terms << S − 1.  float32:
+        # 1 (float64 work, one rounding).  The form without −S log S was off by S² − S:
+        # 32 ULP at [[.1, .2], [.3, .4]], 5.6e14 ULP at the 2⁻⁶¹ table.
+        tables = nearly_normalised_tables(dtype)
+        sums = [mp_sum(t) for t in tables]
+        assert sums[0] != 1 and sums[1] != 1 and sum(s != 1 for s in sums) >= len(sums) // 2
+        got = [mutual_information(t) for t in tables]
+        exact = [mp_mutual_information(t) for t in tables]
+        assert_ulp(got, exact, dtype, BUDGET["kl"][dtype], [t.shape for t in tables], "I(X;Y)")
+
+    def test_nearly_normalised_batch_matches_single_tables(self):
+        tables = [t for t in nearly_normalised_tables(np.float64) if t.shape == (8, 8)]
+        batch = mutual_information(np.stack(tables)[None])[0]
+        assert batch.tolist() == [mutual_information(t) for t in tables]
+
+    def test_bound_where_the_correction_cancels(self):
+        # S > 1 and I ≈ −(S − 1): the terms (≈ I + S log S, each <= 4 ulp) and −S log S
+        # cancel, so the documented bound is 4 eps (|I| + S log S), not 4 ulp of I
+        rng = np.random.default_rng(29)
+        seen = 0
+        for _ in range(40):
+            w = np.outer(rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3))
+            t = w * (1 + 2e-8 * rng.normal(size=(3, 3)))
+            t = t / t.sum()
             with mpmath.workdps(DPS):
                 s = mp_sum(t)
-                dev = s * s - s  # the non-negative-term form differs from the definition by S² − S
-            budgets.append(BUDGET["kl"][dtype] + allowance(dev, e, dtype))
-        assert_ulp(got, exact, dtype, budgets, [t.shape for t in tables], "I(X;Y)")
+                if s <= 1:
+                    continue
+                seen += 1
+                exact = mp_mutual_information(t)
+                bound = 4 * EPS[np.float64] * (abs(exact) + s * mpmath.log(s))
+                assert abs(mpmath.mpf(float(mutual_information(t))) - exact) <= bound, t
+        assert seen >= 10
 
     @pytest.mark.parametrize("rel", [1e-3, 1e-6, 1e-9, 1e-12])
     def test_nearly_independent_exact_tables_keep_relative_accuracy(self, rel):
@@ -444,10 +517,14 @@ class TestMutualInformation:
 
     @given(joint_tables())
     @example(np.full((3, 3), 1 / 9))
-    def test_non_negative_and_symmetric(self, t):
+    @example(np.array([[0.2, 0.8]]))  # S = 1 + 2⁻⁵⁴: I = −S log S < 0
+    def test_non_negative_up_to_the_total_and_symmetric(self, t):
+        # I = S I(p/S) − S log S >= −S log S >= −S (S − 1), and >= 0 where S <= 1
         i = mutual_information(t)
-        assert i >= 0
-        assert abs(i - mutual_information(t.T)) <= 8 * EPS[np.float64] * i + 1e-300
+        excess = math.fsum([*t.ravel(), -1.0])  # S − 1, exactly
+        assert i >= -1.01 * max(excess, 0.0)
+        bound = 8 * EPS[np.float64] * (abs(i) + max(excess, 0.0)) + 1e-300
+        assert abs(i - mutual_information(t.T)) <= bound
 
     @given(joint_tables())
     def test_equals_entropy_identity_within_its_cancellation(self, t):
@@ -473,6 +550,14 @@ class TestPointwiseMutualInformation:
         t = near_independent_table(3, 4, 1e-10, np.random.default_rng(3))
         got = pointwise_mutual_information(t).ravel()
         assert_ulp(got, mp_pmi(t), np.float64, BUDGET["pmi"][np.float64], None, "pmi≈0")
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_nearly_normalised_tables_match_the_definition(self, dtype):
+        # log(p/(p(x) p(y))) never uses Σ p = 1: the same budget as for normalised tables
+        tables = nearly_normalised_tables(dtype)
+        got = np.concatenate([pointwise_mutual_information(t).ravel() for t in tables])
+        exact = [e for t in tables for e in mp_pmi(t)]
+        assert_ulp(got, exact, dtype, BUDGET["pmi"][dtype], None, "pmi, S ≠ 1")
 
     def test_conventions_minus_inf_and_nan_without_warnings(self):
         t = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
