@@ -100,8 +100,9 @@ def _log_ratio(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # p/q beyond the range is replaced by log p − log q
         ratio = ps / qs
     normal = (ratio >= _TINY) & (ratio <= _HUGE)
-    rs = np.where(normal, ratio, 1.0)
-    lr = np.where(normal, np.log(rs), np.log(ps) - np.log(qs))
+    lr = np.log(np.where(normal, ratio, 1.0))
+    if not normal.all():  # the two logarithms only where needed (the same values)
+        lr = np.where(normal, lr, np.log(ps) - np.log(qs))
     return np.where(pos, lr, np.where(p > 0, np.inf, 0.0))
 
 
@@ -249,9 +250,11 @@ def _pmi_log_ratio(p, px, py, q_hi, q_lo) -> np.ndarray:
     rs, qn = np.where(normal, ratio, 1.0), np.where(normal, qs, 1.0)
     # log(p/(q_hi + q_lo)) = log(p/q_hi) − log1p(q_lo/q_hi)
     lr = np.log(rs) - np.log1p(np.where(normal, q_lo, 0.0) / qn)
-    # p(x) >= p(x, y) > 0 and p(y) >= p(x, y) > 0, so the three logarithms are finite
-    lr_sep = np.log(ps) - np.log(np.where(pos, px, 1.0)) - np.log(np.where(pos, py, 1.0))
-    return np.where(pos, np.where(normal, lr, lr_sep), 0.0)
+    if not (normal | ~pos).all():  # the three logarithms only where needed
+        # p(x) >= p(x, y) > 0 and p(y) >= p(x, y) > 0, so the three logarithms are finite
+        lr_sep = np.log(ps) - np.log(np.where(pos, px, 1.0)) - np.log(np.where(pos, py, 1.0))
+        lr = np.where(normal, lr, lr_sep)
+    return np.where(pos, lr, 0.0)
 
 
 def _log_b(x: np.ndarray, base: float) -> np.ndarray:
