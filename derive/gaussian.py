@@ -511,6 +511,10 @@ class QuadForm(sympy.Function):
         v = self._vector(printer, text=True)
         return f"{v}.T*{printer._print(self.args[1])}*{v}"
 
+    def _lossproof_text(self, printer):
+        v = self._vector(printer, text=True)
+        return f"{v}ᵀ·{printer._print(self.args[1])}·{v}"
+
 
 def _degree_bound(e: sympy.Basic, variables: set) -> float:
     """An upper bound on the polynomial degree of ``e`` in ``variables`` (inf when ``e`` is
@@ -566,6 +570,10 @@ class GaussianExpectation(sympy.Function):
     def _sympystr(self, printer):
         g, xv, m, S = (printer._print(a) for a in self.args)
         return f"E[{xv} ~ N({m}, {S})]({g})"
+
+    def _lossproof_text(self, printer):
+        g, xv, m, S = (printer._print(a) for a in self.args)
+        return f"E_{{{xv} ~ N({m}, {S})}}[{g}]"
 
 
 @dataclass(frozen=True)

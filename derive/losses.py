@@ -455,6 +455,9 @@ class _Hessian(Function):
     def _sympystr(self, printer):
         return f"hessian({printer._print(self.args[0])})"
 
+    def _lossproof_text(self, printer):
+        return f"∇²{printer._print(self.args[0])}"
+
 
 class _L3(Function):
     """The K = 3 softmax cross-entropy as a function of (z_1, z_2, z_3), printed ``L_3``
@@ -464,6 +467,9 @@ class _L3(Function):
 
     def _latex(self, printer, exp=None):
         return "L_{3}" if exp is None else f"L_{{3}}^{{{exp}}}"
+
+    def _lossproof_text(self, printer):
+        return "L₃"
 
 
 @_register("softmax-ce-gradient")

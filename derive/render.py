@@ -1,6 +1,7 @@
 """Render a :class:`~derive.core.Derivation` as plain text, Markdown or LaTeX.
 
-* **text** — Unicode pretty-printed steps, for the terminal;
+* **text** — one line of Unicode per step, for the terminal (σ(z), Σ_{k=1..K} y_k, z_i,
+  ∂L/∂z_i, x²);
 * **markdown** — GitHub-flavoured, math in ``$$ … $$`` blocks (which GitHub renders),
   numbered steps, each with its reason and what it relies on;
 * **latex** — an ``align*`` body with each reason as an ``\\intertext``; ``standalone=True``
@@ -14,15 +15,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import sympy
+from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
 
 from derive.core import Assumption, Definition, EarlierResult, Identity
+from derive.functions import logsumexp
 
 if TYPE_CHECKING:
     from derive.core import Derivation, Reliance, Step
 
 __all__ = ["latex", "to_latex", "to_markdown", "to_text"]
 
+_ADD_PREC = PRECEDENCE["Add"]
+_MUL_PREC = PRECEDENCE["Mul"]
+_POW_PREC = PRECEDENCE["Pow"]
 _LATEX_REL = {"=": "=", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">"}
 _TEXT_REL = {"=": "=", "<=": "≤", ">=": "≥", "<": "<", ">": ">"}
 _REL_OF = {sympy.Eq: "=", sympy.Le: "<=", sympy.Ge: ">=", sympy.Lt: "<", sympy.Gt: ">"}
@@ -36,11 +44,183 @@ def latex(e: sympy.Basic) -> str:
     return sympy.latex(e, ln_notation=False, mul_symbol=None)
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_GREEK_NAMES = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "zeta": "ζ",
+    "eta": "η", "theta": "θ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ",
+    "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "chi": "χ", "psi": "ψ",
+    "omega": "ω", "ell": "ℓ", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ",
+    "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+}
+
+
+class _TextPrinter(StrPrinter):
+    """One-line Unicode for the terminal: σ(z), Σ_{k=1..K} f, z_i, x², ∂L/∂z_i, δ_{i,k}.
+
+    Sums and products carry their index ranges; a sum inside a product or a power is
+    parenthesised, so ``(Σ_{i=1..n} x_i)/n`` is never ambiguous."""
+
+    printmethod = "_lossproof_text"  # not the classes' own _sympystr (the code-like forms)
+
+    def parenthesize(self, item, level, strict=False):
+        if (isinstance(item, (sympy.Sum, sympy.Product, logsumexp, sympy.Integral))
+                and level >= _ADD_PREC):
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
+
+    def _print_Symbol(self, expr):
+        name = expr.name
+        base = name.rstrip("0123456789")
+        digits = name[len(base):]
+        if digits and base.endswith("_"):  # y_1 -> y₁
+            base = base[:-1]
+        base = _GREEK_NAMES.get(base, base)
+        return base + digits.translate(_SUBSCRIPT)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Idx(self, expr):
+        return self._print(expr.label)
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
+    def _print_Indexed(self, expr):
+        base = self._print(expr.base)
+        idx = [self._print(i) for i in expr.indices]
+        if len(idx) == 1 and len(idx[0]) == 1:
+            return f"{base}_{idx[0]}"
+        return f"{base}_{{{','.join(idx)}}}"
+
+    def _limits(self, sign, limits):
+        return " ".join(f"{sign}_{{{self._print(k)}={self._print(lo)}..{self._print(hi)}}}"
+                        for k, lo, hi in reversed(limits))
+
+    def _body(self, f):
+        return self.parenthesize(f, _MUL_PREC, strict=True)
+
+    def _print_Sum(self, expr):
+        return f"{self._limits('Σ', expr.limits)} {self._body(expr.function)}"
+
+    def _print_Product(self, expr):
+        return f"{self._limits('Π', expr.limits)} {self._body(expr.function)}"
+
+    def _print_logsumexp(self, expr):
+        return (f"log {self._limits('Σ', expr.limits)} "
+                f"exp({self._print(expr.function)})")
+
+    def _print_sigmoid(self, expr):
+        return f"σ({self._print(expr.args[0])})"
+
+    def _print_Function(self, expr):
+        if isinstance(expr, AppliedUndef):  # ell(μ, σ) -> ℓ(μ, σ)
+            name = _GREEK_NAMES.get(expr.func.__name__, expr.func.__name__)
+            return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
+
+    def _print_expm1mx(self, expr):
+        return f"φ({self._print(expr.args[0])})"
+
+    def _print_KroneckerDelta(self, expr):
+        return f"δ_{{{self._print(expr.args[0])},{self._print(expr.args[1])}}}"
+
+    def _print_Pi(self, expr):
+        return "π"
+
+    def _print_Exp1(self, expr):
+        return "e"
+
+    def _print_Infinity(self, expr):
+        return "∞"
+
+    def _print_NegativeInfinity(self, expr):
+        return "-∞"
+
+    def _print_Pow(self, expr, rational=False):
+        b, x = expr.args
+        if x == sympy.S.Half:
+            return f"√({self._print(b)})"
+        if x.is_Integer and x > 1:
+            return self.parenthesize(b, _POW_PREC, strict=True) + str(x).translate(_SUPERSCRIPT)
+        if x.is_number and x.is_negative:  # 1/b, 1/√b, 1/b²: StrPrinter writes the quotient
+            return super()._print_Pow(expr, rational)
+        return (f"{self.parenthesize(b, _POW_PREC, strict=True)}"
+                f"^{self.parenthesize(x, _POW_PREC, strict=True)}")
+
+    def _print_Derivative(self, expr):
+        f = self._print(expr.expr)
+        if not isinstance(expr.expr, (sympy.Symbol, sympy.Indexed, sympy.Function)):
+            f = f"({f})"
+        order = sum(n for _, n in expr.variable_count)
+        top = "∂" if order == 1 else f"∂{str(order).translate(_SUPERSCRIPT)}"
+        bottom = "".join(
+            f"∂{self._print(v)}" + (str(n).translate(_SUPERSCRIPT) if n > 1 else "")
+            for v, n in expr.variable_count)
+        return f"{top}{f}/{bottom}"
+
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    def _print_And(self, expr):
+        return " and ".join(self._print(a) for a in expr.args)
+
+    def _print_Mul(self, expr):
+        return super()._print_Mul(expr).replace("*", "·")
+
+    def _print_MatrixBase(self, expr):
+        rows = ("[" + ", ".join(self._print(x) for x in expr.row(r)) + "]"
+                for r in range(expr.rows))
+        return "[" + ", ".join(rows) + "]"
+
+    _print_ImmutableDenseMatrix = _print_MatrixBase
+    _print_MutableDenseMatrix = _print_MatrixBase
+
+    def _print_MatMul(self, expr):
+        args = list(expr.args)
+        sign = ""
+        if args[0] == -1:
+            sign, args = "-", args[1:]
+        return sign + "·".join(self.parenthesize(a, _MUL_PREC, strict=False) for a in args)
+
+    def _print_MatPow(self, expr):
+        b, x = expr.args
+        base = self.parenthesize(b, _POW_PREC, strict=True)
+        if x.is_Integer:
+            return base + str(x).translate(_SUPERSCRIPT)
+        return f"{base}^({self._print(x)})"
+
+    def _print_Inverse(self, expr):
+        return self.parenthesize(expr.arg, _POW_PREC, strict=True) + "⁻¹"
+
+    def _print_MatrixSymbol(self, expr):
+        return self._print_Symbol(expr)
+
+    def _print_Transpose(self, expr):
+        return self.parenthesize(expr.arg, _POW_PREC, strict=True) + "ᵀ"
+
+    def _print_Determinant(self, expr):
+        return f"det({self._print(expr.arg)})"
+
+    def _print_Trace(self, expr):
+        return f"tr({self._print(expr.arg)})"
+
+    def _print_Integral(self, expr):
+        out = self._print(expr.function)
+        if isinstance(expr.function, sympy.Add):
+            out = f"({out})"
+        for lim in expr.limits:
+            x = self._print(lim[0])
+            rng = f"_{{{self._print(lim[1])}..{self._print(lim[2])}}}" if len(lim) == 3 else ""
+            out = f"∫{rng} {out} d{x}"
+        return out
+
+
 def _text(e: sympy.Basic) -> str:
     if isinstance(e, sympy.core.relational.Relational):
         op = _TEXT_REL[_REL_OF[type(e)]]
         return f"{_text(e.lhs)} {op} {_text(e.rhs)}"
-    return sympy.sstr(e)
+    return _TextPrinter().doprint(e)
 
 
 def _reliance_md(r: Reliance) -> str:

@@ -160,7 +160,7 @@ class TestGaussianKl:
     def test_renders_as_a_handout(self):
         d = derive.get(self.name)
         text = d.to_text()
-        assert "Integral(p(x)*log(p(x)/q(x))" in text
+        assert "∫_{-∞..∞} p(x)·log(p(x)/q(x)) dx" in text
         assert all(f"({i})" in text for i in range(1, len(d.steps) + 1))
         assert r"\int" in d.to_latex() and "$$" in d.to_markdown()
 

@@ -160,12 +160,14 @@ class TestRendering:
                                       "binary-as-two-class-softmax"])
     def test_sigma_prints_as_sigma(self, name):
         assert r"\sigma\left(z\right)" in derive.get(name).to_latex()
+        text = derive.get(name).to_text()
+        assert "σ(z)" in text and "sigmoid(" not in text
 
     @pytest.mark.parametrize("name", GENERAL_K)
     def test_sums_show_their_index_range(self, name):
         d = derive.get(name)
         assert r"\sum_{k=1}^{K}" in d.to_latex() or r"\sum_{j=1}^{K}" in d.to_latex()
-        assert "(k, 1, K)" in d.to_text() or "(j, 1, K)" in d.to_text()
+        assert "Σ_{k=1..K}" in d.to_text() or "Σ_{j=1..K}" in d.to_text()
 
     def test_hessian_prints_as_a_matrix(self):
         tex = derive.get("softmax-ce-gradient").to_latex()

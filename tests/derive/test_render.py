@@ -54,7 +54,21 @@ class TestText:
             assert f"because: {step.reason}" in text
         assert "relies on: identity derivative of the sigmoid" in text
         assert "    ≥ 0" in text  # the inequality continuation
-        assert "Result: Derivative(L(z), z) = 1 - sigmoid(z)" in text
+        assert "Result: ∂L(z)/∂z = 1 - σ(z)" in text
+
+    def test_unicode_one_line_forms(self):
+        from derive.render import _text
+
+        zv, x = sympy.IndexedBase("z"), sympy.IndexedBase("x")
+        k, j, n, K = sympy.symbols("k j n K", integer=True)
+        mu1, sig = sympy.symbols("mu1 sigma", positive=True)
+        assert _text(sympy.Sum(zv[k] ** 2, (k, 1, K))) == "Σ_{k=1..K} z_k²"
+        # a sum inside a quotient is parenthesised: the division is not under the Σ
+        assert _text(sympy.Sum(x[j], (j, 1, n)) / n) == "(Σ_{j=1..n} x_j)/n"
+        assert _text(sympy.Derivative(sympy.Function("L")(mu1), mu1, 2)) == "∂²L(μ₁)/∂μ₁²"
+        assert _text(sympy.KroneckerDelta(j, k)) == "δ_{j,k}"
+        assert _text(sympy.sqrt(2 * sympy.pi) * sig) == "√(2)·√(π)·σ"
+        assert _text(sympy.Pow(2 * sympy.pi, k / 2)) == "(2·π)^(k/2)"
 
     def test_reports_how_it_was_checked(self, small):
         assert "5 claims checked (4 steps and the result)" in small.to_text()
