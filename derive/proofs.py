@@ -79,8 +79,7 @@ def _latex_any(x) -> str:
     return _latex(x) if hasattr(x, "free_symbols") else str(x)
 
 
-def _checked_section(d: Derivation) -> list[str]:
-    reports = d.verify(points=POINTS, dps=DPS, seed=SEED)
+def _checked_section(d: Derivation, reports) -> list[str]:
     out = ["## How it was checked", ""]
     out.append(
         f"Every claim below was re-checked by `lossproof`: symbolically with SymPy where it can "
@@ -163,9 +162,12 @@ def _plot_section(name: str) -> list[str]:
 def document(name: str) -> str:
     """The Markdown document of derivation ``name``."""
     d = get(name)
+    # verified here, before rendering: the Markdown's "Checked" line reports the latest
+    # verification, which must be this one and not whatever checked the object before
+    reports = d.verify(points=POINTS, dps=DPS, seed=SEED)
     parts = [to_markdown(d).rstrip(), ""]
     parts += _plot_section(name)
-    parts += _checked_section(d)
+    parts += _checked_section(d, reports)
     parts += _export_section(name)
     parts += _crosscheck_section(name)
     parts += ["---", "", "[All derivations](README.md)", ""]
