@@ -566,7 +566,7 @@ def _softmax_cross_entropy(
         batch = _broadcast_shapes(
             ("logits without its class axis", z_last.shape[:-1]), ("target", labels.shape)
         )
-        z2, _ = _to_rows(np.broadcast_to(z_last, (*batch, k)), -1)
+        z2, _ = _to_rows(_broadcast_view(z_last, (*batch, k)), -1)
         extra = np.broadcast_to(labels, batch).reshape(-1)
         dtype = z.dtype
         kernel = _ce_labels_kernel
@@ -590,7 +590,7 @@ def _softmax_cross_entropy(
         y = np.broadcast_to(y, shape)
         if check:
             check_probabilities(y, "target", axis=ax)
-        z2, batch = _to_rows(np.broadcast_to(z, shape), ax)
+        z2, batch = _to_rows(_broadcast_view(z, shape), ax)
         extra, _ = _to_rows(y, ax)
         dtype = common_dtype(z, y)
         kernel = _ce_probs_kernel
@@ -1211,6 +1211,15 @@ def _pair(
     b = as_float(b, b_name, dtype=a.dtype if weak else None)
     broadcast(**{a_name: a, b_name: b})
     return a, b, common_dtype(a, b)
+
+
+def _broadcast_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.broadcast_to(a, shape)``, but ``a`` itself when it has that shape already.
+
+    A broadcast view is read-only, and ``np.argmax`` copies a read-only array before it
+    searches it: the row kernels would copy every block of logits once more.
+    """
+    return a if a.shape == shape else np.broadcast_to(a, shape)
 
 
 def _broadcast_shapes(*named: tuple[str, tuple[int, ...]]) -> tuple[int, ...]:
