@@ -640,9 +640,11 @@ def _ce_labels_kernel(
                 loss -= (1.0 - eps) * xt
     if want_grad:
         denom = 1.0 + s
-        # softmax_k = e^{x_k}/(1 + s'), 1/(1 + s') at the argmax
-        np.divide(x, denom[:, None], out=x)
-        x[rows, idx] = 1.0 / denom
+        r = 1.0 / denom
+        # softmax_k = e^{x_k} · 1/(1 + s') (a multiplication costs half a division per
+        # element for one more rounding), exactly 1/(1 + s') at the argmax
+        np.multiply(x, r[:, None], out=x)
+        x[rows, idx] = r
         on = (1.0 - eps) + eps / k  # y^ε at the target class
         pt = x[rows, tb]
         if eps > 0.0:
