@@ -570,6 +570,12 @@ def _parallel_for(task: Callable[[int, int], None], n: int, grain: int, work: in
     other load does not hold up the rest, and the caller waits only for pieces actually
     in progress (never for a pool thread that has not been scheduled yet).  The first
     exception raised by any piece is re-raised here.
+
+    Each thread takes its pieces from the front of its own contiguous share of
+    ``range(n)`` and, once that is done, from the back of the largest share left: the
+    threads then write to different (huge) pages of a fresh output, and do not fault on
+    the same page in turn, which made a freshly allocated output cost 1.5x as much to fill
+    as with contiguous shares.
     """
     pieces = -(-n // grain)
     threads = min(_num_threads(), pieces) if work >= _PARALLEL_MIN else 1
@@ -578,15 +584,31 @@ def _parallel_for(task: Callable[[int, int], None], n: int, grain: int, work: in
             task(i * grain, min(n, (i + 1) * grain))
         return
     cond = threading.Condition()
-    state = {"claimed": 0, "finished": 0}
+    # the unclaimed pieces [front, back) of each thread's share
+    shares = [[j * pieces // threads, (j + 1) * pieces // threads] for j in range(threads)]
+    state = {"claimed": 0, "finished": 0, "started": 0}
     failed: list[BaseException] = []
 
+    def claim(me: int) -> int | None:
+        own = shares[me]
+        if own[0] < own[1]:
+            own[0] += 1
+            return own[0] - 1
+        other = max(shares, key=lambda sh: sh[1] - sh[0])
+        if other[0] >= other[1]:
+            return None
+        other[1] -= 1
+        return other[1]
+
     def worker() -> None:
+        with cond:
+            me = state["started"]
+            state["started"] += 1
         while True:
             with cond:
-                if failed or state["claimed"] >= pieces:
+                i = None if failed else claim(me)
+                if i is None:
                     return
-                i = state["claimed"]
                 state["claimed"] += 1
             try:
                 task(i * grain, min(n, (i + 1) * grain))
