@@ -728,17 +728,18 @@ def _map_rows(
     extras: tuple[np.ndarray | None, ...],
     out_tails: tuple[tuple[int, ...], ...],
     dtype: np.dtype,
+    chunk: int = _CHUNK,
 ) -> tuple[np.ndarray, ...]:
     """Evaluate a row ``kernel(zb, *extra_blocks, out=...)`` over blocks of rows of ``z2``.
 
     ``extras`` are arrays with one entry (or row) per row of ``z2`` (``None`` passes
     through); float ones reach the kernel as float64.  Output ``i`` has shape
-    ``(N,) + out_tails[i]``.
+    ``(N,) + out_tails[i]``.  Blocks hold about ``chunk`` elements (at least one row).
     """
     n_rows, k = z2.shape
     outs = tuple(np.empty((n_rows, *tail), dtype=dtype) for tail in out_tails)
     narrow = np.dtype(dtype) != np.float64
-    grain = max(1, _CHUNK // max(k, 1))  # whole rows, about a chunk
+    grain = max(1, chunk // max(k, 1))  # whole rows, about a chunk
 
     def task(start: int, stop: int) -> None:
         blocks = [a if a is None else a[start:stop] for a in (z2, *extras)]

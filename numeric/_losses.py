@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numeric._activations import (
+    _CHUNK,
     _check_scalar,
     _check_temperature,
     _exp_rest,
@@ -570,6 +571,10 @@ def _softmax_cross_entropy(
         extra = np.broadcast_to(labels, batch).reshape(-1)
         dtype = z.dtype
         kernel = _ce_labels_kernel
+        # the label kernel needs one block-sized array besides the logits (the gradient
+        # or a scratch buffer): blocks of 2 chunks still fit a 2 MiB L2 together with
+        # the logits, and halve the per-block overhead of its dozen small NumPy calls
+        chunk = _CE_LABELS_CHUNK
     else:
         y = as_float(target, "target")
         try:
@@ -594,12 +599,13 @@ def _softmax_cross_entropy(
         extra, _ = _to_rows(y, ax)
         dtype = common_dtype(z, y)
         kernel = _ce_probs_kernel
+        chunk = _CHUNK
     kernel = functools.partial(
         kernel, temperature=t, eps=eps, want_loss=want_loss, want_grad=want_grad, check=check
     )
     tails = ((),) * want_loss + ((k,),) * want_grad
     try:
-        outs = list(_map_rows(kernel, z2, (extra,), tails, dtype))
+        outs = list(_map_rows(kernel, z2, (extra,), tails, dtype, chunk))
     except _Invalid:
         _explain_logits(z, "logits", axis)
         raise
@@ -607,6 +613,9 @@ def _softmax_cross_entropy(
     # the class axis of the gradient: where it was in logits, counted from the end
     grad = _from_rows(outs.pop(0), batch, axis - z.ndim) if want_grad else None
     return loss, grad
+
+
+_CE_LABELS_CHUNK = 2 * _CHUNK  # elements per block of rows for _ce_labels_kernel
 
 
 def _ce_labels_kernel(
