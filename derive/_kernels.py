@@ -18,6 +18,14 @@ _PHI_WIDE = tuple(sympy.Rational(1, sympy.factorial(n + 2)) for n in range(26))
 #: tail is below x^28/59 · 4/3 < 1e-18 of A >= 1/3): the KL terms of mutual information
 _ATANH_WIDE = tuple(sympy.Rational(1, 2 * n + 3) for n in range(28))
 
+#: Knuth's error-free sum, shared by the NumPy/jax and torch mutual-information kernels
+_DD_TWO_SUM = """def _dd_two_sum(a, b):
+    # a + b = s + e exactly (Knuth)
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+"""
+
 __all__ = ["MP_ELEMENTARY", "NP_AS_FLOAT", "c_kernels", "mp_kernels", "np_kernels",
            "torch_kernels"]
 
@@ -212,12 +220,7 @@ def _logsumexp(x, axis):
     return {np_}.moveaxis(out, -1, axis)
 ''',
         "_mutual_information": f'''
-def _dd_two_sum(a, b):
-    # a + b = s + e exactly (Knuth)
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
+{_DD_TWO_SUM}
 
 def _dd_two_prod(a, b):
     # a b = p + e exactly (Dekker; Veltkamp's split by 2^ceil(t/2) + 1 for t-bit floats)
@@ -497,12 +500,7 @@ def _logsumexp(x, axis):
     return torch.movedim(out, -1, axis)
 ''',
     "_mutual_information": f'''
-def _dd_two_sum(a, b):
-    # a + b = s + e exactly (Knuth)
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
+{_DD_TWO_SUM}
 
 def _dd_two_prod(a, b):
     # a b = p + e exactly (Dekker; Veltkamp's split by 2^ceil(t/2) + 1 for t-bit floats)
