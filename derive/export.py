@@ -614,12 +614,11 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 rest = sympy.Add(*[x for x in e.args if x is not term])
                 if (parts is not None and parts.entry is not None
                         and not rest.has(logsumexp, sympy.exp)):
-                    p = parts
-                    return _SoftmaxPlus(walk(p.a), walk(p.f), walk(p.num), walk(p.den),
-                                        walk(rest), walk(one_plus(rest)), p.axis)
-        if stable and isinstance(e, sympy.exp) and softmax_parts(e) is not None:
+                    return _SoftmaxPlus(walk(parts.a), walk(parts.f), walk(parts.num),
+                                        walk(parts.den), walk(rest), walk(one_plus(rest)),
+                                        parts.axis)
+        if stable and isinstance(e, sympy.exp) and (p := softmax_parts(e)) is not None:
             # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max w f
-            p = softmax_parts(e)
             return _ExpMinusLSE(walk(p.a), walk(p.f), walk(p.num), walk(p.den), p.axis)
         if stable and isinstance(e, expm1mx):
             # φ(c log(a/b)) = (a/b)^c − 1 − u beyond |u| = 2 (no exp of a rounded logarithm)

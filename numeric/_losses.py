@@ -956,8 +956,8 @@ def _distillation(
     # only the broadcast shape matters for the axis check: a zero-memory stand-in
     axis = check_axis(np.broadcast_to(np.empty((), np.bool_), shape), axis, "the logits")
     k = shape[axis]
-    s2, batch = _to_rows(np.broadcast_to(s, shape), axis)
-    t2, _ = _to_rows(np.broadcast_to(t, shape), axis)
+    s2, batch = _to_rows(_broadcast_view(s, shape), axis)
+    t2, _ = _to_rows(_broadcast_view(t, shape), axis)
     tails = ((),) * want_loss + ((k,),) * want_grad
     kernel = functools.partial(
         _distill_kernel, temperature=temperature, want_loss=want_loss, want_grad=want_grad
