@@ -14,6 +14,7 @@ printed as one line ``lossproof: error: …`` on stderr, never a traceback; 130 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -53,6 +54,30 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"lossproof: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's final flush of what
+    could not be written does not fail again (with a traceback) at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor (captured output): nothing to do
+        pass
+
+
+def _out(text: str) -> None:
+    """Write ``text`` to standard output now; a full disk there is a one-line error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader is gone (``| head``): stop quietly
+        _silence_stdout()
+        raise
+    except OSError as exc:
+        _silence_stdout()
+        raise UserError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def _known(*names: str) -> None:
@@ -142,7 +167,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"audit {line}", file=sys.stderr, flush=True)
 
     report = audit.run(libraries=libs, points=args.points, seed=args.seed, progress=progress)
-    sys.stdout.write(audit.to_text(report))
+    _out(audit.to_text(report))
     try:
         written = audit.write(report, markdown=markdown, json_path=json_path)
     except OSError as exc:  # e.g. a full disk
@@ -159,8 +184,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rows = [(n, meta(n)) for n in names()]
     width = max(len(n) for n, _ in rows)
     for n, m in rows:
-        print(f"{n:<{width}}  {m['title']}")
-        print(f"{'':<{width}}  {m['statement']}")
+        _out(f"{n:<{width}}  {m['title']}\n{'':<{width}}  {m['statement']}\n")
     return 0
 
 
@@ -177,7 +201,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         out = d.to_markdown()
     else:
         out = d.to_latex(standalone=args.standalone)
-    sys.stdout.write(out)
+    _out(out)
     return 0
 
 
@@ -191,7 +215,7 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise _cannot("--latex", exc.filename, exc) from None
         for p in written:
-            print(p)
+            _out(f"{p}\n")
         return 0
     out = _output_folder("--out", args.out, must_exist=args.check)
     if args.check:
@@ -201,14 +225,14 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
         if stale:
             print(f"lossproof: {len(stale)} stale file(s); run `lossproof proofs`", file=sys.stderr)
             return 1
-        print(f"{out}: up to date")
+        _out(f"{out}: up to date\n")
         return 0
     try:
         written = proofs.write(out)
     except OSError as exc:
         raise _cannot("--out", exc.filename, exc) from None
     for p in written:
-        print(p)
+        _out(f"{p}\n")
     return 0
 
 
@@ -220,7 +244,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         source = export_source(args.name, args.target)
     except (ValueError, NotImplementedError) as exc:  # the result has no exportable form
         raise UserError(str(exc)) from None
-    sys.stdout.write(source)
+    _out(source)
     return 0
 
 
@@ -234,9 +258,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             f"{args.name!r} has no plot; plots exist for {', '.join(sorted(plot.PLOTS))}"
         )
     try:
-        print(plot.save(args.name, out))
+        plot.save(args.name, out)
     except OSError as exc:
         raise _cannot("-o/--output", out, exc) from None
+    _out(f"{out}\n")
     return 0
 
 
@@ -271,7 +296,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         sys.stderr.flush()
     report = verify.run(args.names or None, points=args.points, seed=args.seed, dps=args.dps,
                         jobs=args.jobs, cache=not args.no_cache, progress=progress)
-    sys.stdout.write(verify.format_table(report))
+    _out(verify.format_table(report))
     if json_path is not None:
         try:
             json_path.write_text(report.to_json(), encoding="utf-8")

@@ -262,3 +262,21 @@ class TestAuditWritesOnlyWhereTold:
     def test_markdown_and_no_markdown_conflict(self, capsys, no_work):
         _one_line_error(capsys, ["audit", "--markdown", "a.md", "--no-markdown"],
                         "not allowed")
+
+
+class TestStandardOutput:
+    def test_a_full_disk_is_one_line_and_exit_2(self):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "derive", "list"], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert proc.returncode == 2
+        assert proc.stderr == ("lossproof: error: cannot write to standard output: "
+                               "No space left on device\n")
+
+    def test_a_closed_pipe_stops_quietly(self):
+        proc = subprocess.Popen([sys.executable, "-m", "derive", "show", "gaussian-kl"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before anything was written
+        assert proc.wait(timeout=120) == 0
+        assert proc.stderr.read() == b""
+        proc.stderr.close()
