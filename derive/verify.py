@@ -57,7 +57,7 @@ Derivation::
                          "error": str | null, "seconds": float, "cached": bool}
                         symbolic = proved by SymPy (and checked numerically);
                         numeric = checked numerically only; cached = the outcome of an
-                        earlier check of the same sources (see ``_step_sources``),
+                        earlier check of the same sources (see ``derive.stepcache``),
                         seconds = how long that check took
     points              int: points compared (random + adversarial), 0 if not exportable
     adversarial_points  int
