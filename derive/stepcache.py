@@ -147,6 +147,15 @@ def _versions() -> str:
             f"numpy {numpy.__version__}; python-flint {flint_version}")
 
 
+def _content(path: Path) -> bytes:
+    """The bytes of ``path``; a file that cannot be read (an editor's dangling lock link
+    such as ``.#core.py``) is marked as such, never an error: it only changes the key."""
+    try:
+        return b"file " + path.read_bytes()
+    except OSError as exc:
+        return f"unreadable {type(exc).__name__}".encode()
+
+
 def _feed(h: Any, label: str, data: bytes) -> None:
     """Length-prefixed, so that no two different inputs hash the same stream."""
     tag = label.encode()
@@ -172,9 +181,9 @@ def digest(name: str, settings: Mapping[str, int], *,
     """
     h = hashlib.sha256()
     for f in package_files(root):
-        _feed(h, "derive/" + f.relative_to(root).as_posix(), f.read_bytes())
+        _feed(h, "derive/" + f.relative_to(root).as_posix(), _content(f))
     for f in sorted(Path(p).resolve() for p in extra):
-        _feed(h, "extra/" + f.as_posix(), f.read_bytes())
+        _feed(h, "extra/" + f.as_posix(), _content(f))
     _feed(h, "versions", _versions().encode())
     _feed(h, "name", name.encode())
     for key in sorted(settings):

@@ -71,6 +71,11 @@ class TestDigest:
         (package_copy / "mle.py").rename(package_copy / "mle2.py")
         assert stepcache.digest(NAME, SETTINGS, root=package_copy) != before
 
+    def test_an_editors_dangling_lock_link_is_no_error(self, package_copy):
+        before = stepcache.digest(NAME, SETTINGS, root=package_copy)
+        (package_copy / ".#core.py").symlink_to(package_copy / "no-such-target")
+        assert stepcache.digest(NAME, SETTINGS, root=package_copy) != before
+
     @pytest.mark.parametrize("change", [{"dps": 61}, {"seed": 1}, {"points": 11}])
     def test_each_setting_changes_it(self, change):
         assert stepcache.digest(NAME, {**SETTINGS, **change}) != stepcache.digest(NAME,
