@@ -209,6 +209,8 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
     from derive import proofs
 
     if args.latex is not None:
+        if args.check:
+            raise UserError("--check compares the Markdown documents (--out); not with --latex")
         folder = _output_folder("--latex", args.latex)
         try:
             written = proofs.write_latex(folder)

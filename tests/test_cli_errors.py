@@ -123,6 +123,10 @@ class TestOutputPathsBeforeWork:
         _one_line_error(capsys, ["proofs", "--latex", str(f)], "--latex", "is a file")
         assert no_work == []
 
+    def test_proofs_check_with_latex(self, capsys, no_work, tmp_path):
+        _one_line_error(capsys, ["proofs", "--latex", str(tmp_path), "--check"], "--check")
+        assert no_work == []
+
     def test_proofs_out_unwritable(self, capsys, no_work, tmp_path):
         _one_line_error(capsys, ["proofs", "--out", str(Path(_unwritable_dir(tmp_path)) / "p")],
                         "--out", "cannot write")
