@@ -376,7 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="check every step and cross-check export, numeric and the mpmath oracle",
         description="Re-verify each derivation's steps, then compare the exported float64 "
         "function, the numeric/ implementation and the naive lambdify with the mpmath "
-        "oracle at random and adversarial points. Exit 0 only if everything passes.",
+        "oracle at random and adversarial points. Exit status 0 if everything passes, 1 "
+        "if anything fails, 2 for a mistake on the command line (checked before the run), "
+        "130/143 when stopped by Ctrl-C/SIGTERM.",
     )
     s.add_argument("names", nargs="*", metavar="NAME", help="derivations (default: all)")
     s.add_argument("--points", type=int, default=24, metavar="N",
