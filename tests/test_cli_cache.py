@@ -59,6 +59,7 @@ def primed(tmp_path_factory):
     return copy, cache, entry
 
 
+@pytest.mark.slow
 class TestStaleCache:
     def test_the_primed_cache_serves_the_unbroken_sources(self, primed):
         copy, cache, _ = primed
