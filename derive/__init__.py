@@ -22,6 +22,9 @@ derive.oracle               each derivation's *definition* in mpmath (sums, ``qu
 derive.verify               ``lossproof verify``: steps, export, ``numeric`` and the naive
                             lambdify against the oracle at random and adversarial points
 derive.proofs, derive.plot  the committed ``proofs/`` documents and their figures
+derive.stepcache            the on-disk cache of step checks (keyed on the whole ``derive``
+                            source, versions and settings; entries validated) and timings
+derive.parallel             ``verify -j N``'s worker processes, stopped with the run
 
 Checking other people's formulas
 --------------------------------

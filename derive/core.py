@@ -940,6 +940,14 @@ def _unknown(name: str) -> str:
     return f"unknown derivation {name!r}{hint}"
 
 
+def source_module(name: str) -> str:
+    """The name of the module that registered ``name`` (where its factory is defined)."""
+    _load_topics()
+    if name not in _REGISTRY:
+        raise KeyError(_unknown(name))
+    return _REGISTRY[name].__module__
+
+
 def get(name: str) -> Derivation:
     """The derivation registered as ``name`` (built once, then cached)."""
     _load_topics()

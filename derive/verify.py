@@ -57,7 +57,7 @@ Derivation::
                          "error": str | null, "seconds": float, "cached": bool}
                         symbolic = proved by SymPy (and checked numerically);
                         numeric = checked numerically only; cached = the outcome of an
-                        earlier check of the same sources (see ``_step_sources``),
+                        earlier check of the same sources (see ``derive.stepcache``),
                         seconds = how long that check took
     points              int: points compared (random + adversarial), 0 if not exportable
     adversarial_points  int
@@ -91,7 +91,6 @@ Pair::
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -102,7 +101,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import mpmath
@@ -769,106 +767,47 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
 
 # --------------------------------------------------------------- the steps' cache
 #
-# Re-checking the steps of every derivation symbolically is the expensive part of a run,
-# and its outcome is a deterministic function of the sources.  It is cached on disk under
-# a key that hashes the source files it depends on — the module that registers the
-# derivation, every ``derive`` module that module uses, ``derive/core.py`` and
-# ``derive/functions.py`` — the SymPy/mpmath/Python versions, the name, ``dps`` and
-# ``seed``: an edit to any of them re-checks the steps.  ``LOSSPROOF_CACHE_DIR`` moves the
-# cache (default ``$XDG_CACHE_HOME/lossproof`` or ``~/.cache/lossproof``);
-# ``lossproof verify --no-cache`` bypasses it.
+# The outcome of re-checking the steps is cached on disk by ``derive.stepcache`` (keyed on
+# the whole ``derive`` source, the library versions, the name and the settings; entries are
+# validated before use); ``cache=False`` re-checks and refreshes the entry.
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("LOSSPROOF_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "lossproof"
+def _steps_key(name: str, *, dps: int, seed: int) -> str:
+    from derive import core, stepcache
 
-
-def _step_sources(name: str) -> list[Path]:
-    """The source files the steps of ``name`` depend on."""
-    import inspect
-    import sys
-    import types
-
-    from derive import core, functions
-
-    core.names()  # imports the topic modules
-    factory = inspect.unwrap(core._REGISTRY[name])
-    mod = sys.modules[factory.__module__]
-    files = {Path(core.__file__), Path(functions.__file__), Path(mod.__file__)}
-    for value in vars(mod).values():
-        used = value if isinstance(value, types.ModuleType) else sys.modules.get(
-            getattr(value, "__module__", None) or "")
-        if used is not None and used.__name__.split(".")[0] == "derive" and getattr(
-                used, "__file__", None):
-            files.add(Path(used.__file__))
-    return sorted(files)
-
-
-def _source_digest(name: str) -> str:
-    import sys
-
-    import sympy
-
-    h = hashlib.sha256()
-    for f in _step_sources(name):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    h.update(f"{sympy.__version__} {mpmath.__version__} {sys.version}".encode())
-    return h.hexdigest()
-
-
-def _steps_cache_path(name: str, dps: int, seed: int) -> Path:
-    key = hashlib.sha256(f"{_source_digest(name)} {name} {dps} {seed}".encode()).hexdigest()
-    return _cache_dir() / "steps" / f"{name}-{key[:24]}.json"
-
-
-_STEP_FIELDS = ("steps_total", "steps_symbolic", "steps_numeric", "steps_passed",
-                "steps_error", "steps_seconds")
-
-
-def _load_steps(res: DerivationResult, path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for f in _STEP_FIELDS:
-            setattr(res, f, data[f])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    res.steps_cached = True
-    return True
-
-
-def _store_steps(res: DerivationResult, path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({f: getattr(res, f) for f in _STEP_FIELDS}), encoding="utf-8")
-        os.replace(tmp, path)  # atomic: workers may race
-    except OSError:  # a read-only home: no cache, no harm
-        pass
+    settings = {"dps": dps, "seed": seed, "points": core.DEFAULT_POINTS}
+    return stepcache.digest(name, settings,
+                            extra=stepcache.extra_sources(core.source_module(name)))
 
 
 def _check_steps(name: str, res: DerivationResult, *, dps: int, seed: int, cache: bool) -> None:
-    from derive.core import DerivationError, get
+    from derive import stepcache
 
-    path = _steps_cache_path(name, dps, seed) if cache else None
-    if path is not None and _load_steps(res, path):
-        return
-    d = get(name)
+    key = _steps_key(name, dps=dps, seed=seed)
+    record = stepcache.load(name, key, total=res.steps_total) if cache else None
+    res.steps_cached = record is not None
+    if record is None:
+        record = _steps_record(name, total=res.steps_total, dps=dps, seed=seed)
+        stepcache.store(name, key, record)
+    res.steps_passed, res.steps_error = record.passed, record.error
+    res.steps_symbolic, res.steps_numeric = record.symbolic, record.numeric
+    res.steps_seconds = record.seconds
+
+
+def _steps_record(name: str, *, total: int, dps: int, seed: int):
+    """Check the steps of ``name`` now: a ``stepcache.StepRecord``."""
+    from derive.core import DerivationError, get
+    from derive.stepcache import StepRecord
+
     t1 = time.perf_counter()
     try:
-        reports = d.verify(dps=dps, seed=seed)
-        res.steps_passed = True
-        res.steps_symbolic = sum(1 for r in reports if r.symbolic or r.definition)
-        res.steps_numeric = len(reports) - res.steps_symbolic
+        reports = get(name).verify(dps=dps, seed=seed)
     except DerivationError as exc:
-        res.steps_error = str(exc).splitlines()[0]
-    res.steps_seconds = time.perf_counter() - t1
-    if path is not None:
-        _store_steps(res, path)
+        return StepRecord(total=total, symbolic=0, numeric=0, passed=False,
+                          error=str(exc).splitlines()[0], seconds=time.perf_counter() - t1)
+    symbolic = sum(1 for r in reports if r.symbolic or r.definition)
+    return StepRecord(total=total, symbolic=symbolic, numeric=len(reports) - symbolic,
+                      passed=True, error=None, seconds=time.perf_counter() - t1)
 
 
 def verify_one(name: str, *, points: int = DEFAULT_POINTS, seed: int = DEFAULT_SEED,
@@ -877,7 +816,7 @@ def verify_one(name: str, *, points: int = DEFAULT_POINTS, seed: int = DEFAULT_S
     """Steps, then the three-way cross-check, of one derivation (never raises).
 
     ``steps=False`` skips re-checking the steps; ``cache=False`` re-checks them even when
-    the sources are unchanged since they were last checked.
+    the sources are unchanged since they were last checked, and stores the fresh outcome.
     """
     from derive.core import get, meta
 
@@ -919,47 +858,6 @@ def _prepare(names: Sequence[str], dps: int) -> None:
         oracle.warm_quadrature(dps)
 
 
-def _timings_path() -> Path:
-    return _cache_dir() / "timings.json"
-
-
-def _load_timings() -> dict[str, dict[str, float]]:
-    try:
-        data = json.loads(_timings_path().read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _store_timings(results: Iterable[DerivationResult]) -> None:
-    """Remember how long each part took, to schedule the next run longest first."""
-    data = _load_timings()
-    for r in results:
-        if r.error is None:
-            own = r.steps_seconds if not r.steps_cached else 0.0
-            data[r.name] = {"crosscheck": max(0.0, r.seconds - own), "steps": r.steps_seconds}
-    try:
-        path = _timings_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-def _schedule(names: Sequence[str], *, dps: int, seed: int, cache: bool) -> list[str]:
-    """Longest first (by the last run's timings; steps count only if not cached)."""
-    timings = _load_timings()
-
-    def cost(n: str) -> float:
-        t = timings.get(n, {"crosscheck": 1.0, "steps": 2.0})
-        cached = cache and _steps_cache_path(n, dps, seed).exists()
-        return t.get("crosscheck", 1.0) + (0.0 if cached else t.get("steps", 2.0))
-
-    return sorted(names, key=lambda n: -cost(n))
-
-
 def _worker(args: tuple[str, int, int, int, bool]) -> DerivationResult:
     name, points, seed, dps, cache = args
     return verify_one(name, points=points, seed=seed, dps=dps, cache=cache)
@@ -979,9 +877,12 @@ def run(
 
     ``jobs`` worker processes (default: the number of CPUs) share the work, one derivation
     at a time each; ``progress(result, done, total)`` is called as each one finishes.
-    ``cache=False`` re-checks every derivation's steps even if its sources are unchanged.
-    Unknown names raise ``KeyError`` before anything runs.
+    ``cache=False`` re-checks every derivation's steps even if its sources are unchanged
+    (and refreshes the cache).  Interrupted (``KeyboardInterrupt``, or any exception raised
+    by a signal handler or ``progress``), it stops the workers before re-raising.  Unknown
+    names raise ``KeyError`` before anything runs.
     """
+    from derive import stepcache
     from derive.core import _unknown
     from derive.core import names as registered
 
@@ -1004,24 +905,24 @@ def run(
             if progress is not None:
                 progress(r, i, len(todo))
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from derive.parallel import WorkerPool
 
         _prepare(todo, dps)
-        ctx = multiprocessing.get_context("fork")
-        order = _schedule(todo, dps=dps, seed=seed, cache=cache)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_worker, (n, points, seed, dps, cache)): n for n in order}
-            for i, fut in enumerate(as_completed(futures), start=1):
-                n = futures[fut]
-                try:
-                    r = fut.result()
-                except Exception as exc:  # a worker died
-                    r = DerivationResult(name=n, error=f"{type(exc).__name__}: {exc}")
-                results[n] = r
+        order = stepcache.schedule(
+            todo, cached=lambda n: cache and stepcache.entry_path(
+                n, _steps_key(n, dps=dps, seed=seed)).exists())
+        tasks = [(n, points, seed, dps, cache) for n in order]
+        with WorkerPool(jobs) as pool:
+            for i, (task, r) in enumerate(pool.map_unordered(_worker, tasks), start=1):
+                if isinstance(r, BaseException):  # a worker died
+                    r = DerivationResult(name=task[0], error=f"{type(r).__name__}: {r}")
+                results[task[0]] = r
                 if progress is not None:
                     progress(r, i, len(todo))
-    _store_timings(results.values())
+    stepcache.store_timings({
+        r.name: (max(0.0, r.seconds - (0.0 if r.steps_cached else r.steps_seconds)),
+                 r.steps_seconds)
+        for r in results.values() if r.error is None})
     return Report(results=[results[n] for n in todo], points=points, seed=seed, dps=dps,
                   jobs=jobs, seconds=time.perf_counter() - t0, names=todo)
 
