@@ -44,6 +44,15 @@ import sympy
 from sympy import Sum
 from sympy.core.relational import Relational
 
+from derive._inputs import (
+    check_code_names,
+    check_mapping,
+    refuse_str,
+    require_callable,
+    require_expr,
+    require_real,
+    require_text,
+)
 from derive.functions import FUNCTIONS
 
 __all__ = [
@@ -101,8 +110,30 @@ class Domain:
 def _resolve(bound, point: Mapping):
     """A domain bound may be a number or a symbol sampled earlier (``IntegerRange(1, K)``)."""
     if isinstance(bound, sympy.Basic) and not bound.is_number:
-        return sympy.sympify(bound).subs(point)
+        return bound.subs(point)
     return bound
+
+
+def _check_bounds(lo, hi, *, positive: bool = False) -> None:
+    require_real(lo, "lo")
+    require_real(hi, "hi")
+    if positive and not lo > 0:
+        raise ValueError(f"lo: must be > 0 for a log-uniform domain, got {lo!r}")
+    if not lo <= hi:
+        raise ValueError(f"hi: must be >= lo = {lo!r}, got {hi!r}")
+
+
+def _check_size(value, arg: str) -> None:
+    """A size or bound that is an integer or a SymPy expression (a symbol sampled earlier)."""
+    if isinstance(value, sympy.Basic) and not value.is_number:
+        return
+    require_real(value, arg, integer=True)
+
+
+def _check_domain(value, arg: str) -> None:
+    if not isinstance(value, Domain):
+        raise TypeError(f"{arg}: a Domain (Interval, LogUniform, ...) is needed, "
+                        f"got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +142,9 @@ class Interval(Domain):
 
     lo: float
     hi: float
+
+    def __post_init__(self) -> None:
+        _check_bounds(self.lo, self.hi)
 
     def sample(self, rng, point):
         return mpmath.mpf(rng.uniform(float(self.lo), float(self.hi)))
@@ -129,6 +163,9 @@ class LogUniform(Domain):
     lo: float
     hi: float
 
+    def __post_init__(self) -> None:
+        _check_bounds(self.lo, self.hi, positive=True)
+
     def sample(self, rng, point):
         return mpmath.mpf(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))
 
@@ -142,6 +179,10 @@ class IntegerRange(Domain):
 
     lo: Any
     hi: Any
+
+    def __post_init__(self) -> None:
+        _check_size(self.lo, "lo")
+        _check_size(self.hi, "hi")
 
     def sample(self, rng, point):
         lo, hi = int(_resolve(self.lo, point)), int(_resolve(self.hi, point))
@@ -162,6 +203,14 @@ class VectorOf(Domain):
 
     length: Any
     element: Domain
+
+    def __post_init__(self) -> None:
+        lengths = self.length if isinstance(self.length, tuple) else (self.length,)
+        if not lengths:
+            raise ValueError("length: at least one length is needed")
+        for n in lengths:
+            _check_size(n, "length")
+        _check_domain(self.element, "element")
 
     def _shape(self, point) -> tuple[int, ...]:
         lengths = self.length if isinstance(self.length, tuple) else (self.length,)
@@ -204,6 +253,23 @@ class Assumption:
     constrain: Callable[[dict, random.Random], dict] | None = None
     subs: tuple[tuple[sympy.Basic, sympy.Basic], ...] | None = None
 
+    def __post_init__(self) -> None:
+        require_text(self.name, "name")
+        require_expr(self.statement, "statement")
+        require_callable(self.constrain, "constrain")
+        if self.subs is not None:
+            refuse_str(self.subs, "subs")
+            pairs = []
+            for old_new in self.subs:
+                refuse_str(old_new, "subs")
+                if len(old_new) != 2:
+                    raise ValueError(f"subs: pairs (old, new) are needed, got {old_new!r}")
+                pairs.append((require_expr(old_new[0], "subs"),
+                              require_expr(old_new[1], "subs", numbers_ok=True)))
+            object.__setattr__(self, "subs", tuple(pairs))
+        check_code_names([self.statement, *(x for p in self.subs or () for x in p)],
+                         "statement")
+
     def substitutions(self) -> tuple[tuple[sympy.Basic, sympy.Basic], ...]:
         if self.subs is not None:
             return self.subs
@@ -223,6 +289,12 @@ class Identity:
     statement: sympy.Basic
     domains: Mapping[sympy.Basic, Domain] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        require_text(self.name, "name")
+        require_expr(self.statement, "statement")
+        check_mapping(self.domains, "domains", _check_domain)
+        check_code_names([self.statement], "statement")
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -236,6 +308,12 @@ class Definition:
     symbol: sympy.Basic
     expr: sympy.Basic
     note: str = ""
+
+    def __post_init__(self) -> None:
+        require_expr(self.symbol, "symbol")
+        require_expr(self.expr, "expr")
+        require_text(self.note, "note")
+        check_code_names([self.symbol, self.expr], "expr")
 
     def apply(self, e: sympy.Basic) -> sympy.Basic:
         sym = self.symbol
@@ -284,6 +362,9 @@ class EarlierResult:
 
     name: str
 
+    def __post_init__(self) -> None:
+        require_text(self.name, "name")
+
 
 Reliance = Assumption | Identity | Definition | EarlierResult | str
 
@@ -327,11 +408,20 @@ class Step:
     numeric_only: bool = False
 
     def __post_init__(self) -> None:
+        require_expr(self.expr, "expr")
+        require_text(self.reason, "reason")
+        require_callable(self.hint, "hint")
+        check_code_names([self.expr], "expr")
+        refuse_str(self.relies_on, "relies_on")
         if self.relation not in _RELATIONS:
             allowed = sorted(_RELATIONS)
             raise ValueError(f"relation: must be one of {allowed}, got {self.relation!r}")
         if not isinstance(self.relies_on, tuple):
             object.__setattr__(self, "relies_on", tuple(self.relies_on))
+        for r in self.relies_on:
+            if not isinstance(r, Assumption | Identity | Definition | EarlierResult | str):
+                raise TypeError(f"relies_on: an Assumption, Identity, Definition, EarlierResult "
+                                f"or str (a note in words) is needed, got {type(r).__name__}")
 
     @property
     def starts_line(self) -> bool:
@@ -363,6 +453,33 @@ class StepReport:
 
 
 # ------------------------------------------------------------------------ derivation
+
+
+def _check_sequence(value, arg: str, kind: type) -> None:
+    refuse_str(value, arg)
+    if not isinstance(value, Sequence):
+        raise TypeError(f"{arg}: a list of {kind.__name__} is needed, got {type(value).__name__}")
+    for x in value:
+        if not isinstance(x, kind):
+            raise TypeError(f"{arg}: a list of {kind.__name__} is needed, "
+                            f"got an item of type {type(x).__name__}")
+
+
+def _check_derivation_fields(d: Derivation) -> None:
+    """The constructor's input checks: types, and no text that SymPy would evaluate."""
+    for arg in ("name", "title", "statement", "topic", "notes"):
+        require_text(getattr(d, arg), arg)
+    _check_sequence(d.steps, "steps", Step)
+    require_expr(d.result, "result")
+    check_mapping(d.domains, "domains", _check_domain)
+    _check_sequence(d.definitions, "definitions", Definition)
+    refuse_str(d.parameters, "parameters")
+    for p in d.parameters:
+        require_expr(p, "parameters")
+    if d.result_assumptions is not None:
+        _check_sequence(d.result_assumptions, "result_assumptions", Assumption)
+    require_callable(d.result_hint, "result_hint")
+    check_code_names([d.result, *d.parameters], "result")
 
 
 @dataclass
@@ -412,6 +529,7 @@ class Derivation:
     reports: list[StepReport] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        _check_derivation_fields(self)
         if not self.steps or not self.steps[0].starts_line:
             raise ValueError(f"{self.name}: the first step must be a relation (lhs = rhs)")
 
