@@ -43,8 +43,9 @@ Text (``derive.parsing``)
 -------------------------
 parse(text, symbols=None) -> expression     arithmetic text read by a restricted parser
                             (numbers, names, + - * / **, whitelisted functions, y[k]);
-                            it never evaluates the text.  Everything else refuses a
-                            ``str`` where SymPy would ``sympify`` it (a ``TypeError``)
+                            it never evaluates the text.  Every other entry refuses a
+                            ``str`` where SymPy would ``sympify`` (evaluate) it, with a
+                            ``TypeError`` naming the argument
 """
 
 from __future__ import annotations
