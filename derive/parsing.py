@@ -7,7 +7,7 @@ command).  :func:`parse` reads the same arithmetic notation with Python's own pa
 * numbers: ``int`` and ``float`` literals (a float becomes the exact rational of the
   decimal text: ``0.1`` is 1/10);
 * names: a ``Symbol`` (real) of that name, or the object ``symbols[name]`` when given;
-  ``pi`` is π unless ``symbols`` says otherwise;
+  ``pi`` is π unless ``symbols`` says otherwise; names are ASCII and not dunders;
 * ``+ - * / **`` and unary ``-``/``+``;
 * calls of the functions in :data:`FUNCTIONS` (``exp``, ``log``, ``sigmoid``, ``softplus``,
   ``xlogy``, ``min``/``max`` …) with positional arguments;
@@ -218,8 +218,10 @@ class _Walker:
         name = node.id
         if name in self.symbols:
             return self.symbols[name]
-        if name.startswith("__") or not name.isascii():
-            raise self.refuse(node, "this name")
+        if name.startswith("__"):
+            raise self.refuse(node, "a dunder name")
+        if not name.isascii():
+            raise self.refuse(node, "a non-ASCII name (write sigma for σ, or pass symbols=)")
         if name in FUNCTIONS:
             raise self.refuse(node, f"the function name {name!r} without a call")
         if name in _CONSTANTS:
