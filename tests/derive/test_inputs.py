@@ -195,11 +195,14 @@ class TestDerivation:
         with pytest.raises(TypeError, match=r"^domains\[x\]: a Domain"):
             derivation(x, domains={x: (0, 1)})
 
-    def test_any_free_symbol_name_still_verifies(self, marker):
-        # free symbols are lambdify arguments, renamed when they are not identifiers
-        s = Symbol(f"__import__('pathlib').Path(r'{marker}').touch()", real=True)
-        d = derivation(s + x, domains={x: Interval(-1, 1), s: Interval(0, 1)})
-        d.verify(points=8)
+    def test_any_free_symbol_or_vector_name_still_verifies(self, payload, marker):
+        # free symbols are lambdify arguments, renamed when they are not identifiers;
+        # vector entries become plain _ix symbols
+        s, v = Symbol(payload, real=True), sympy.IndexedBase(payload)
+        d = derivation(s + x + sympy.Sum(v[k], (k, 1, 3)),
+                       domains={x: Interval(-1, 1), s: Interval(0, 1),
+                                v: VectorOf(3, Interval(0, 1))})
+        assert len(d.verify(points=8)) == 2
         assert not marker.exists()
 
 
