@@ -21,19 +21,24 @@ import keyword
 import math
 import numbers
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sympy
 from sympy.concrete.expr_with_limits import ExprWithLimits
 
 __all__ = [
+    "check_bounds",
     "check_code_names",
+    "check_mapping",
+    "check_size",
     "is_code_identifier",
     "refuse_str",
     "require_callable",
     "require_expr",
+    "require_instance",
     "require_real",
+    "require_sequence",
     "require_text",
 ]
 
@@ -86,6 +91,40 @@ def require_real(value: Any, arg: str, *, integer: bool = False) -> None:
         raise TypeError(f"{arg}: an integer is needed, got {value!r}")
     if not math.isfinite(float(value)):
         raise ValueError(f"{arg}: must be finite, got {value!r}")
+
+
+def check_bounds(lo: Any, hi: Any, *, positive: bool = False) -> None:
+    """The bounds of an interval: finite real numbers, ``lo <= hi`` (and ``lo > 0``)."""
+    require_real(lo, "lo")
+    require_real(hi, "hi")
+    if positive and not lo > 0:
+        raise ValueError(f"lo: must be > 0 for a log-uniform domain, got {lo!r}")
+    if not lo <= hi:
+        raise ValueError(f"hi: must be >= lo = {lo!r}, got {hi!r}")
+
+
+def check_size(value: Any, arg: str) -> None:
+    """A size or bound that is an integer or a SymPy expression (a symbol sampled earlier)."""
+    if isinstance(value, sympy.Basic) and not value.is_number:
+        return
+    require_real(value, arg, integer=True)
+
+
+def require_instance(value: Any, arg: str, kind: type, what: str) -> None:
+    """``value`` must be a ``kind`` (``what`` names it in the message)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{arg}: {what} is needed, got {type(value).__name__}")
+
+
+def require_sequence(value: Any, arg: str, kind: type) -> None:
+    """``value`` must be a list (not text) of ``kind``."""
+    refuse_str(value, arg)
+    if not isinstance(value, Sequence):
+        raise TypeError(f"{arg}: a list of {kind.__name__} is needed, got {type(value).__name__}")
+    for x in value:
+        if not isinstance(x, kind):
+            raise TypeError(f"{arg}: a list of {kind.__name__} is needed, "
+                            f"got an item of type {type(x).__name__}")
 
 
 def _is_real_number(value: Any) -> bool:

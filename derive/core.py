@@ -45,12 +45,15 @@ from sympy import Sum
 from sympy.core.relational import Relational
 
 from derive._inputs import (
+    check_bounds,
     check_code_names,
     check_mapping,
+    check_size,
     refuse_str,
     require_callable,
     require_expr,
-    require_real,
+    require_instance,
+    require_sequence,
     require_text,
 )
 from derive.functions import FUNCTIONS
@@ -114,26 +117,8 @@ def _resolve(bound, point: Mapping):
     return bound
 
 
-def _check_bounds(lo, hi, *, positive: bool = False) -> None:
-    require_real(lo, "lo")
-    require_real(hi, "hi")
-    if positive and not lo > 0:
-        raise ValueError(f"lo: must be > 0 for a log-uniform domain, got {lo!r}")
-    if not lo <= hi:
-        raise ValueError(f"hi: must be >= lo = {lo!r}, got {hi!r}")
-
-
-def _check_size(value, arg: str) -> None:
-    """A size or bound that is an integer or a SymPy expression (a symbol sampled earlier)."""
-    if isinstance(value, sympy.Basic) and not value.is_number:
-        return
-    require_real(value, arg, integer=True)
-
-
 def _check_domain(value, arg: str) -> None:
-    if not isinstance(value, Domain):
-        raise TypeError(f"{arg}: a Domain (Interval, LogUniform, ...) is needed, "
-                        f"got {type(value).__name__}")
+    require_instance(value, arg, Domain, "a Domain (Interval, LogUniform, ...)")
 
 
 @dataclass(frozen=True)
@@ -144,7 +129,7 @@ class Interval(Domain):
     hi: float
 
     def __post_init__(self) -> None:
-        _check_bounds(self.lo, self.hi)
+        check_bounds(self.lo, self.hi)
 
     def sample(self, rng, point):
         return mpmath.mpf(rng.uniform(float(self.lo), float(self.hi)))
@@ -164,7 +149,7 @@ class LogUniform(Domain):
     hi: float
 
     def __post_init__(self) -> None:
-        _check_bounds(self.lo, self.hi, positive=True)
+        check_bounds(self.lo, self.hi, positive=True)
 
     def sample(self, rng, point):
         return mpmath.mpf(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))
@@ -181,8 +166,8 @@ class IntegerRange(Domain):
     hi: Any
 
     def __post_init__(self) -> None:
-        _check_size(self.lo, "lo")
-        _check_size(self.hi, "hi")
+        check_size(self.lo, "lo")
+        check_size(self.hi, "hi")
 
     def sample(self, rng, point):
         lo, hi = int(_resolve(self.lo, point)), int(_resolve(self.hi, point))
@@ -209,7 +194,7 @@ class VectorOf(Domain):
         if not lengths:
             raise ValueError("length: at least one length is needed")
         for n in lengths:
-            _check_size(n, "length")
+            check_size(n, "length")
         _check_domain(self.element, "element")
 
     def _shape(self, point) -> tuple[int, ...]:
@@ -455,29 +440,19 @@ class StepReport:
 # ------------------------------------------------------------------------ derivation
 
 
-def _check_sequence(value, arg: str, kind: type) -> None:
-    refuse_str(value, arg)
-    if not isinstance(value, Sequence):
-        raise TypeError(f"{arg}: a list of {kind.__name__} is needed, got {type(value).__name__}")
-    for x in value:
-        if not isinstance(x, kind):
-            raise TypeError(f"{arg}: a list of {kind.__name__} is needed, "
-                            f"got an item of type {type(x).__name__}")
-
-
 def _check_derivation_fields(d: Derivation) -> None:
     """The constructor's input checks: types, and no text that SymPy would evaluate."""
     for arg in ("name", "title", "statement", "topic", "notes"):
         require_text(getattr(d, arg), arg)
-    _check_sequence(d.steps, "steps", Step)
+    require_sequence(d.steps, "steps", Step)
     require_expr(d.result, "result")
     check_mapping(d.domains, "domains", _check_domain)
-    _check_sequence(d.definitions, "definitions", Definition)
+    require_sequence(d.definitions, "definitions", Definition)
     refuse_str(d.parameters, "parameters")
     for p in d.parameters:
         require_expr(p, "parameters")
     if d.result_assumptions is not None:
-        _check_sequence(d.result_assumptions, "result_assumptions", Assumption)
+        require_sequence(d.result_assumptions, "result_assumptions", Assumption)
     require_callable(d.result_hint, "result_hint")
     check_code_names([d.result, *d.parameters], "result")
 
