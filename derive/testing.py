@@ -21,7 +21,9 @@ runs without pytest; ``torch`` and ``jax`` are used only when you pass their fun
 Reference quantities (calling conventions)
 ------------------------------------------
 Arrays carry a leading batch axis; your function must return one value per batch element
-(``reduction="none"`` in torch).  ``grad`` returns the gradient of the per-element loss
+(``reduction="none"`` in torch), as a real array: a complex output (even with a zero
+imaginary part), or a bool, object, string, ``None`` or ragged one, is refused with a
+``TypeError`` naming it.  ``grad`` returns the gradient of the per-element loss
 with respect to the first argument, shaped like it.
 
 ============================  ===============================  ===========================
