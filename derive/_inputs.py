@@ -178,7 +178,7 @@ def check_code_names(exprs: Iterable[Any], arg: str) -> None:
                 names.append(("function", func.__name__))
             if isinstance(node, ExprWithLimits):
                 names += [("bound variable", _name(v)) for v in node.variables]
-            elif isinstance(node, sympy.Lambda):
+            elif isinstance(node, sympy.Lambda | sympy.Subs):
                 names += [("bound variable", _name(v)) for v in node.variables]
             for kind, name in names:
                 if not is_code_identifier(name):

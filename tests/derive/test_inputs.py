@@ -123,12 +123,20 @@ class TestStep:
             derivation(evil(x) + x).verify(points=8)
         assert not marker.exists()
 
-    @pytest.mark.parametrize("bound", ["Sum", "Integral", "logsumexp"])
+    @pytest.mark.parametrize("bound", ["Sum", "Product", "Integral", "logsumexp", "Lambda",
+                                       "Subs"])
     def test_refuses_a_bound_variable_that_is_code(self, bound, payload, marker):
         var = Symbol(f"k) or ({payload}", integer=True)
-        body = {"Sum": sympy.Sum, "Integral": sympy.Integral, "logsumexp": logsumexp}[bound]
+        build = {
+            "Sum": lambda: sympy.Sum(x * var, (var, 1, 3)),
+            "Product": lambda: sympy.Product(x * var, (var, 1, 3)),
+            "Integral": lambda: sympy.Integral(x * var, (var, 1, 3)),
+            "logsumexp": lambda: logsumexp(x * var, (var, 1, 3)),
+            "Lambda": lambda: sympy.Lambda(var, x * var),
+            "Subs": lambda: sympy.Subs(Function("f")(var), var, x),
+        }[bound]
         with pytest.raises(ValueError, match=r"^expr: the bound variable name"):
-            Step(Eq(L, body(x * var, (var, 1, 3))), "r")
+            Step(build(), "r")
         assert not marker.exists()
 
 
