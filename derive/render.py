@@ -334,6 +334,8 @@ def _tex_escape(s: str, *, unicode: bool = True) -> str:
             out.append(r"\textasciicircum{}")
         elif ch == "\\":
             out.append(r"\textbackslash{}")
+        elif not ch.isprintable():  # a newline or other control character: one space
+            out.append(" ")
         elif unicode and ch == _COMBINING_HAT and out:
             out[-1] = rf"\ensuremath{{\hat{{{out[-1]}}}}}"
         elif unicode and ch in _UNICODE_TEX:

@@ -192,7 +192,7 @@ class TestHostileNames:
     def test_pdflatex_compiles_it_without_reading_the_marker(self, tmp_path):
         marker = tmp_path / "marker"
         marker.with_suffix(".tex").write_text("\\typeout{LOSSPROOF-MARKER-READ}\n")
-        d = hostile_names(marker, rf"\input{{{marker}}} $ # % & ~ ^ _")
+        d = hostile_names(marker, rf"\input{{{marker}}} $ # % & ~ ^ _" + "\n\n\x07 ^^5c")
         (tmp_path / "doc.tex").write_text(d.to_latex(standalone=True))
         run = subprocess.run(
             ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
