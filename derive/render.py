@@ -44,7 +44,7 @@ def latex(e: sympy.Basic) -> str:
     ``\\input{…}``) are printed as escaped literal text, never as markup; a ``str`` is
     refused with a ``TypeError``.
     """
-    require_expr(e, "e")
+    e = require_expr(e, "e", numbers_ok=True)
     if isinstance(e, sympy.core.relational.Relational):
         op = _LATEX_REL[_REL_OF[type(e)]]
         return f"{latex(e.lhs)} {op} {latex(e.rhs)}"
