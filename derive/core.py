@@ -546,6 +546,7 @@ class Derivation:
 
         Raises :class:`DerivationError` at the first step that does not hold.
         """
+        _check_derivation_fields(self)  # its lists may have been changed since construction
         if points < MIN_POINTS:
             raise ValueError(f"points: at least {MIN_POINTS} are needed, got {points}")
         if dps < 50:

@@ -179,7 +179,7 @@ class TestEarlierResult:
 class TestDerivation:
     @pytest.mark.parametrize("arg, value", [
         ("result", "{p}"), ("parameters", ("{p}",)), ("parameters", "{p}"),
-        ("domains", {"{p}": Interval(0, 1)}), ("steps", "{p}"), ("definitions", ["{p}"]),
+        ("domains", {"a={p}": Interval(0, 1)}), ("steps", "{p}"), ("definitions", ["{p}"]),
         ("result_assumptions", ("{p}",)),
     ])
     def test_refuses_strings(self, arg, value, payload, marker):
@@ -191,13 +191,27 @@ class TestDerivation:
             return type(v)(fill(a) for a in v)
 
         with pytest.raises(TypeError, match=f"^{arg}"):
-            derivation(x, **{arg: fill(value)})
+            derivation(x, **{arg: fill(value)}).verify(points=8)
         assert not marker.exists()
 
     @pytest.mark.parametrize("arg", ["name", "title", "statement", "topic", "notes"])
     def test_text_fields_must_be_text(self, arg):
         with pytest.raises(TypeError, match=f"^{arg}: a str is needed"):
             derivation(x, **{arg: sympy.Symbol("t")})
+
+    @pytest.mark.parametrize("change, arg", [
+        (lambda d, p: d.steps.append(p), "steps"),
+        # a str key became a lambdify argument: "def f(x, a=<payload>)" ran it
+        (lambda d, p: d.domains.update({f"a={p}": Interval(0, 1)}), "domains"),
+        (lambda d, p: setattr(d, "result", p), "result"),
+    ])
+    def test_verify_rechecks_fields_changed_after_construction(self, change, arg, payload,
+                                                                marker):
+        d = derivation(x)
+        change(d, payload)
+        with pytest.raises(TypeError, match=f"^{arg}"):
+            d.verify(points=8)
+        assert not marker.exists()
 
     def test_a_domain_must_be_a_domain(self):
         with pytest.raises(TypeError, match=r"^domains\[x\]: a Domain"):
