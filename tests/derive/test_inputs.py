@@ -179,7 +179,8 @@ class TestEarlierResult:
 class TestDerivation:
     @pytest.mark.parametrize("arg, value", [
         ("result", "{p}"), ("parameters", ("{p}",)), ("parameters", "{p}"),
-        ("domains", {"a={p}": Interval(0, 1)}), ("steps", "{p}"), ("definitions", ["{p}"]),
+        ("domains", {x: Interval(-1, 1), "a={p}": Interval(0, 1)}), ("steps", "{p}"),
+        ("definitions", ["{p}"]),
         ("result_assumptions", ("{p}",)),
     ])
     def test_refuses_strings(self, arg, value, payload, marker):
@@ -188,7 +189,9 @@ class TestDerivation:
                 return v.format(p=payload)
             if isinstance(v, dict):
                 return {fill(a): b for a, b in v.items()}
-            return type(v)(fill(a) for a in v)
+            if isinstance(v, tuple | list):
+                return type(v)(fill(a) for a in v)
+            return v
 
         with pytest.raises(TypeError, match=f"^{arg}"):
             derivation(x, **{arg: fill(value)}).verify(points=8)
