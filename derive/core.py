@@ -455,6 +455,8 @@ def _check_derivation_fields(d: Derivation) -> None:
         require_sequence(d.result_assumptions, "result_assumptions", Assumption)
     require_callable(d.result_hint, "result_hint")
     check_code_names([d.result, *d.parameters], "result")
+    for ident in d.identities():  # frozen, but its domains are a dict that may have changed
+        check_mapping(ident.domains, "domains", _check_domain)
 
 
 @dataclass

@@ -66,6 +66,14 @@ def derivation(expr, **kw) -> Derivation:
     return Derivation(**args)
 
 
+def add_identity(d: Derivation, domains: dict) -> None:
+    """A step relying on ``x = x``, whose (frozen) Identity's domains dict then changes."""
+    ident = Identity("x = x", Eq(x, x, evaluate=False), {x: Interval(-1, 1)})
+    d.steps.append(Step(x, "r", relies_on=(ident,)))
+    ident.domains.clear()
+    ident.domains.update(domains)
+
+
 class TestStabilise:
     def test_refuses_a_string(self, payload, marker):
         with pytest.raises(TypeError, match=f"^expr: {REFUSED}"):
@@ -207,6 +215,8 @@ class TestDerivation:
         # a str key became a lambdify argument: "def f(x, a=<payload>)" ran it
         (lambda d, p: d.domains.update({f"a={p}": Interval(0, 1)}), "domains"),
         (lambda d, p: setattr(d, "result", p), "result"),
+        (lambda d, p: add_identity(d, {x: Interval(-1, 1), f"a={p}": Interval(0, 1)}),
+         "domains"),
     ])
     def test_verify_rechecks_fields_changed_after_construction(self, change, arg, payload,
                                                                 marker):
