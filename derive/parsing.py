@@ -13,6 +13,9 @@ command).  :func:`parse` reads the same arithmetic notation with Python's own pa
   ``xlogy``, ``min``/``max`` …) with positional arguments;
 * subscripts ``y[k]``, ``A[i, j]`` of an ``IndexedBase`` given in ``symbols``.
 
+Constructs with a bound index (``Sum``, ``logsumexp``) are not read: build them with SymPy
+around the parsed terms.
+
 Everything else — attributes, lambdas, comprehensions, strings, f-strings, keywords,
 starred arguments, walrus, comparisons, slices, dunder names — is refused with a
 ``ValueError`` that quotes the offending piece and its column, as are texts longer than
