@@ -41,11 +41,19 @@ Interval, LogUniform, IntegerRange, VectorOf
 SymPy functions (``derive.functions``)
 --------------------------------------
 sigmoid, softplus, expm1mx, log1pmx, xlogy, logratio, logsumexp
+
+Text (``derive.parsing``)
+-------------------------
+parse(text, symbols=None) -> expression     arithmetic text read by a restricted parser
+                            (numbers, names, + - * / **, whitelisted functions, y[k]);
+                            it never evaluates the text.  Every other entry refuses a
+                            ``str`` where SymPy would ``sympify`` (evaluate) it, with a
+                            ``TypeError`` naming the argument
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -103,6 +111,14 @@ def export_source(name: str, target: str = "python") -> str:
     return _export_source(name, target)
 
 
+def parse(text: str, symbols: Mapping[str, Any] | None = None) -> Any:
+    """The SymPy expression written in ``text``, read without evaluating it
+    (see :func:`derive.parsing.parse`)."""
+    from derive.parsing import parse as _parse
+
+    return _parse(text, symbols)
+
+
 def exportable(name: str) -> bool:
     """Whether the result of ``name`` is an equation that :func:`export` can turn into code."""
     from derive.export import exportable as _exportable
@@ -128,5 +144,6 @@ __all__ = [
     "get",
     "meta",
     "names",
+    "parse",
     "register",
 ]

@@ -44,6 +44,18 @@ import sympy
 from sympy import Sum
 from sympy.core.relational import Relational
 
+from derive._inputs import (
+    check_bounds,
+    check_code_names,
+    check_mapping,
+    check_size,
+    refuse_str,
+    require_callable,
+    require_expr,
+    require_instance,
+    require_sequence,
+    require_text,
+)
 from derive.functions import FUNCTIONS
 
 __all__ = [
@@ -101,8 +113,12 @@ class Domain:
 def _resolve(bound, point: Mapping):
     """A domain bound may be a number or a symbol sampled earlier (``IntegerRange(1, K)``)."""
     if isinstance(bound, sympy.Basic) and not bound.is_number:
-        return sympy.sympify(bound).subs(point)
+        return bound.subs(point)
     return bound
+
+
+def _check_domain(value, arg: str) -> None:
+    require_instance(value, arg, Domain, "a Domain (Interval, LogUniform, ...)")
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,9 @@ class Interval(Domain):
 
     lo: float
     hi: float
+
+    def __post_init__(self) -> None:
+        check_bounds(self.lo, self.hi)
 
     def sample(self, rng, point):
         return mpmath.mpf(rng.uniform(float(self.lo), float(self.hi)))
@@ -129,6 +148,9 @@ class LogUniform(Domain):
     lo: float
     hi: float
 
+    def __post_init__(self) -> None:
+        check_bounds(self.lo, self.hi, positive=True)
+
     def sample(self, rng, point):
         return mpmath.mpf(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))
 
@@ -142,6 +164,10 @@ class IntegerRange(Domain):
 
     lo: Any
     hi: Any
+
+    def __post_init__(self) -> None:
+        check_size(self.lo, "lo")
+        check_size(self.hi, "hi")
 
     def sample(self, rng, point):
         lo, hi = int(_resolve(self.lo, point)), int(_resolve(self.hi, point))
@@ -162,6 +188,14 @@ class VectorOf(Domain):
 
     length: Any
     element: Domain
+
+    def __post_init__(self) -> None:
+        lengths = self.length if isinstance(self.length, tuple) else (self.length,)
+        if not lengths:
+            raise ValueError("length: at least one length is needed")
+        for n in lengths:
+            check_size(n, "length")
+        _check_domain(self.element, "element")
 
     def _shape(self, point) -> tuple[int, ...]:
         lengths = self.length if isinstance(self.length, tuple) else (self.length,)
@@ -204,6 +238,23 @@ class Assumption:
     constrain: Callable[[dict, random.Random], dict] | None = None
     subs: tuple[tuple[sympy.Basic, sympy.Basic], ...] | None = None
 
+    def __post_init__(self) -> None:
+        require_text(self.name, "name")
+        require_expr(self.statement, "statement")
+        require_callable(self.constrain, "constrain")
+        if self.subs is not None:
+            refuse_str(self.subs, "subs")
+            pairs = []
+            for old_new in self.subs:
+                refuse_str(old_new, "subs")
+                if len(old_new) != 2:
+                    raise ValueError(f"subs: pairs (old, new) are needed, got {old_new!r}")
+                pairs.append((require_expr(old_new[0], "subs"),
+                              require_expr(old_new[1], "subs", numbers_ok=True)))
+            object.__setattr__(self, "subs", tuple(pairs))
+        check_code_names([self.statement, *(x for p in self.subs or () for x in p)],
+                         "statement")
+
     def substitutions(self) -> tuple[tuple[sympy.Basic, sympy.Basic], ...]:
         if self.subs is not None:
             return self.subs
@@ -223,6 +274,12 @@ class Identity:
     statement: sympy.Basic
     domains: Mapping[sympy.Basic, Domain] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        require_text(self.name, "name")
+        require_expr(self.statement, "statement")
+        check_mapping(self.domains, "domains", _check_domain)
+        check_code_names([self.statement], "statement")
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -236,6 +293,12 @@ class Definition:
     symbol: sympy.Basic
     expr: sympy.Basic
     note: str = ""
+
+    def __post_init__(self) -> None:
+        require_expr(self.symbol, "symbol")
+        require_expr(self.expr, "expr")
+        require_text(self.note, "note")
+        check_code_names([self.symbol, self.expr], "expr")
 
     def apply(self, e: sympy.Basic) -> sympy.Basic:
         sym = self.symbol
@@ -284,6 +347,9 @@ class EarlierResult:
 
     name: str
 
+    def __post_init__(self) -> None:
+        require_text(self.name, "name")
+
 
 Reliance = Assumption | Identity | Definition | EarlierResult | str
 
@@ -327,11 +393,20 @@ class Step:
     numeric_only: bool = False
 
     def __post_init__(self) -> None:
+        require_expr(self.expr, "expr")
+        require_text(self.reason, "reason")
+        require_callable(self.hint, "hint")
+        check_code_names([self.expr], "expr")
+        refuse_str(self.relies_on, "relies_on")
         if self.relation not in _RELATIONS:
             allowed = sorted(_RELATIONS)
             raise ValueError(f"relation: must be one of {allowed}, got {self.relation!r}")
         if not isinstance(self.relies_on, tuple):
             object.__setattr__(self, "relies_on", tuple(self.relies_on))
+        for r in self.relies_on:
+            if not isinstance(r, Assumption | Identity | Definition | EarlierResult | str):
+                raise TypeError(f"relies_on: an Assumption, Identity, Definition, EarlierResult "
+                                f"or str (a note in words) is needed, got {type(r).__name__}")
 
     @property
     def starts_line(self) -> bool:
@@ -363,6 +438,25 @@ class StepReport:
 
 
 # ------------------------------------------------------------------------ derivation
+
+
+def _check_derivation_fields(d: Derivation) -> None:
+    """The constructor's input checks: types, and no text that SymPy would evaluate."""
+    for arg in ("name", "title", "statement", "topic", "notes"):
+        require_text(getattr(d, arg), arg)
+    require_sequence(d.steps, "steps", Step)
+    require_expr(d.result, "result")
+    check_mapping(d.domains, "domains", _check_domain)
+    require_sequence(d.definitions, "definitions", Definition)
+    refuse_str(d.parameters, "parameters")
+    for p in d.parameters:
+        require_expr(p, "parameters")
+    if d.result_assumptions is not None:
+        require_sequence(d.result_assumptions, "result_assumptions", Assumption)
+    require_callable(d.result_hint, "result_hint")
+    check_code_names([d.result, *d.parameters], "result")
+    for ident in d.identities():  # frozen, but its domains are a dict that may have changed
+        check_mapping(ident.domains, "domains", _check_domain)
 
 
 @dataclass
@@ -412,6 +506,7 @@ class Derivation:
     reports: list[StepReport] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        _check_derivation_fields(self)
         if not self.steps or not self.steps[0].starts_line:
             raise ValueError(f"{self.name}: the first step must be a relation (lhs = rhs)")
 
@@ -453,6 +548,7 @@ class Derivation:
 
         Raises :class:`DerivationError` at the first step that does not hold.
         """
+        _check_derivation_fields(self)  # its lists may have been changed since construction
         if points < MIN_POINTS:
             raise ValueError(f"points: at least {MIN_POINTS} are needed, got {points}")
         if dps < 50:

@@ -33,6 +33,8 @@ import sympy
 from sympy import exp, log
 from sympy.concrete.expr_with_intlimits import ExprWithIntLimits
 
+from derive._inputs import refuse_str
+
 __all__ = [
     "EXPM1MX_SERIES",
     "FUNCTIONS",
@@ -64,7 +66,17 @@ def horner(var: str, coeffs, fmt=lambda c: repr(float(c))) -> str:
     return f"({text})"
 
 
-class sigmoid(sympy.Function):
+class _Primitive(sympy.Function):
+    """The base of the primitives: arguments are SymPy objects or numbers, never text
+    (``sympy.Function`` would ``sympify`` a string, which evaluates it as Python)."""
+
+    def __new__(cls, *args, **options):
+        for a in args:
+            refuse_str(a, f"{cls.__name__}: argument")
+        return super().__new__(cls, *args, **options)
+
+
+class sigmoid(_Primitive):
     r"""The logistic function :math:`\sigma(z) = 1 / (1 + e^{-z})`."""
 
     nargs = 1
@@ -126,7 +138,7 @@ class sigmoid(sympy.Function):
         return f"(1/(1 + {e}(-({z}))))"
 
 
-class softplus(sympy.Function):
+class softplus(_Primitive):
     r"""The softplus function :math:`\operatorname{softplus}(z) = \log(1 + e^{z})`."""
 
     nargs = 1
@@ -184,7 +196,7 @@ class softplus(sympy.Function):
         return f"{log1p}({exp_}({z}))"
 
 
-class expm1mx(sympy.Function):
+class expm1mx(_Primitive):
     r""":math:`\varphi(u) = e^{u} - 1 - u`, the cancellation-prone core of the Gaussian KL."""
 
     nargs = 1
@@ -232,7 +244,7 @@ class expm1mx(sympy.Function):
         return f"({printer._module_format('mpmath.expm1')}({u}) - ({u}))"
 
 
-class log1pmx(sympy.Function):
+class log1pmx(_Primitive):
     r""":math:`\log(1 + r) - r`, the cancellation-prone core of KL for near-equal inputs."""
 
     nargs = 1
@@ -281,7 +293,7 @@ class log1pmx(sympy.Function):
         return f"({printer._module_format('mpmath.log1p')}({r}) - ({r}))"
 
 
-class xlogy(sympy.Function):
+class xlogy(_Primitive):
     r""":math:`x \log y` with the convention :math:`0 \log y = 0` (so :math:`0 \log 0 = 0`)."""
 
     nargs = 2
@@ -339,7 +351,7 @@ class xlogy(sympy.Function):
         return f"(0 if {x} == 0 else {x}*{printer._module_format('mpmath.log')}({y}))"
 
 
-class logratio(sympy.Function):
+class logratio(_Primitive):
     r""":math:`\log(a / b)` for :math:`a, b > 0`, without cancellation near :math:`a = b`."""
 
     nargs = 2
@@ -410,6 +422,11 @@ class logsumexp(ExprWithIntLimits):
     __slots__ = ()
 
     def __new__(cls, function, *symbols, **assumptions):
+        refuse_str(function, "logsumexp: function")
+        for lim in symbols:
+            refuse_str(lim, "logsumexp: limits")
+            for x in lim if isinstance(lim, tuple | list) else ():
+                refuse_str(x, "logsumexp: limits")
         return super().__new__(cls, function, *symbols, **assumptions)
 
     @property

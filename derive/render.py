@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 import sympy
 from sympy.core.function import AppliedUndef
-from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
+from derive._inputs import require_expr
+from derive._texnames import SafeLatexPrinter
 from derive.core import Assumption, Definition, EarlierResult, Identity
 from derive.functions import logsumexp
 
@@ -37,11 +38,17 @@ _REL_OF = {sympy.Eq: "=", sympy.Le: "<=", sympy.Ge: ">=", sympy.Lt: "<", sympy.G
 
 
 def latex(e: sympy.Basic) -> str:
-    """LaTeX for an expression or relation (relations as ``lhs = rhs``, never evaluated)."""
+    """LaTeX for an expression or relation (relations as ``lhs = rhs``, never evaluated).
+
+    Names that are not in the safe grammar of :mod:`derive._texnames` (a symbol named
+    ``\\input{…}``) are printed as escaped literal text, never as markup; a ``str`` is
+    refused with a ``TypeError``.
+    """
+    e = require_expr(e, "e", numbers_ok=True)
     if isinstance(e, sympy.core.relational.Relational):
         op = _LATEX_REL[_REL_OF[type(e)]]
         return f"{latex(e.lhs)} {op} {latex(e.rhs)}"
-    return sympy.latex(e, ln_notation=False, mul_symbol=None)
+    return SafeLatexPrinter({"ln_notation": False, "mul_symbol": None}).doprint(e)
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -53,6 +60,13 @@ _GREEK_NAMES = {
     "omega": "ω", "ell": "ℓ", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ",
     "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
 }
+
+
+def _printable(name: str) -> str:
+    """A name for one line of text: control characters (a newline) as ``\\x0a``."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
 class _TextPrinter(StrPrinter):
@@ -70,7 +84,7 @@ class _TextPrinter(StrPrinter):
         return super().parenthesize(item, level, strict)
 
     def _print_Symbol(self, expr):
-        name = expr.name
+        name = _printable(expr.name)
         base = name.rstrip("0123456789")
         digits = name[len(base):]
         if digits and base.endswith("_"):  # y_1 -> y₁
@@ -115,7 +129,7 @@ class _TextPrinter(StrPrinter):
 
     def _print_Function(self, expr):
         if isinstance(expr, AppliedUndef):  # ell(μ, σ) -> ℓ(μ, σ)
-            name = _GREEK_NAMES.get(expr.func.__name__, expr.func.__name__)
+            name = _printable(_GREEK_NAMES.get(expr.func.__name__, expr.func.__name__))
             return f"{name}({', '.join(self._print(a) for a in expr.args)})"
         return super()._print_Function(expr)
 
@@ -320,6 +334,8 @@ def _tex_escape(s: str, *, unicode: bool = True) -> str:
             out.append(r"\textasciicircum{}")
         elif ch == "\\":
             out.append(r"\textbackslash{}")
+        elif not ch.isprintable():  # a newline or other control character: one space
+            out.append(" ")
         elif unicode and ch == _COMBINING_HAT and out:
             out[-1] = rf"\ensuremath{{\hat{{{out[-1]}}}}}"
         elif unicode and ch in _UNICODE_TEX:
@@ -423,7 +439,7 @@ def _terms(e: sympy.Basic) -> list[tuple[str, str]]:
     """``e`` as signed terms ``[("+", tex), ("-", tex), ...]`` (nested sums flattened)."""
     if not isinstance(e, sympy.Add):
         return [("+", latex(e))]
-    printer = LatexPrinter({"ln_notation": False})
+    printer = SafeLatexPrinter({"ln_notation": False})
     out = []
     for t in printer._as_ordered_terms(e, order=None):
         if isinstance(t, sympy.Add):

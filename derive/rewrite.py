@@ -50,6 +50,7 @@ import sympy
 from sympy import Add, Mul, Pow, S, Sum, exp, log
 from sympy.codegen.cfunctions import expm1, log1p
 
+from derive._inputs import require_expr
 from derive.functions import (
     expm1mx,
     log1pmx,
@@ -506,9 +507,13 @@ def rule(name: str) -> RewriteRule:
 
 def stabilise(expr: sympy.Basic, bundle: Iterable[RewriteRule] = STABLE_BUNDLE,
               *, max_passes: int = 4) -> sympy.Basic:
-    """Apply every rule of ``bundle`` in order, repeating until nothing changes."""
+    """Apply every rule of ``bundle`` in order, repeating until nothing changes.
+
+    ``expr`` is a SymPy expression (or a Python number); a string is refused with a
+    ``TypeError`` — parse text with :func:`derive.parse`, which never evaluates it.
+    """
     bundle = tuple(bundle)
-    expr = sympy.sympify(expr)
+    expr = require_expr(expr, "expr", numbers_ok=True)
     for _ in range(max_passes):
         new = expr
         for r in bundle:

@@ -21,7 +21,9 @@ runs without pytest; ``torch`` and ``jax`` are used only when you pass their fun
 Reference quantities (calling conventions)
 ------------------------------------------
 Arrays carry a leading batch axis; your function must return one value per batch element
-(``reduction="none"`` in torch).  ``grad`` returns the gradient of the per-element loss
+(``reduction="none"`` in torch), as a real array: a complex output (even with a zero
+imaginary part), or a bool, object, string, ``None`` or ragged one, is refused with a
+``TypeError`` naming it.  ``grad`` returns the gradient of the per-element loss
 with respect to the first argument, shaped like it.
 
 ============================  ===============================  ===========================
@@ -470,6 +472,39 @@ def _gradient_fn(fn: Callable | None, grad: Any, framework: str, wrt: int) -> Ca
     return _adapt(grad, framework)
 
 
+#: dtype kinds an output may have: float, signed and unsigned integer.
+_REAL_KINDS = frozenset("fiu")
+_KIND_NAMES = {"c": "complex", "b": "bool", "O": "object", "U": "str", "S": "bytes",
+               "V": "structured", "M": "datetime", "m": "timedelta"}
+
+
+def _real_output(raw: Any, who: str) -> np.ndarray:
+    """The output of ``fn``/``grad`` as a real array, or a ``TypeError`` naming it.
+
+    A complex output is refused even when its imaginary part is 0 (the function computes
+    in complex arithmetic, so its real part is not the quantity checked), and so are bool,
+    object, string, ``None``, ragged and masked outputs: casting them to float would check
+    a number the function never returned.
+    """
+    if raw is None or isinstance(raw, str | bytes):
+        raise TypeError(f"the output of {who}: {type(raw).__name__}; a real floating-point "
+                        f"array is needed (one value per batch element)")
+    if isinstance(raw, np.ma.MaskedArray) and np.ma.is_masked(raw):
+        raise TypeError(f"the output of {who}: a masked array with masked entries; their "
+                        f"values are not results")
+    try:
+        out = np.asarray(raw)
+    except ValueError as exc:  # ragged nested sequences
+        raise TypeError(f"the output of {who}: not an array ({exc})") from None
+    if out.dtype.kind not in _REAL_KINDS:
+        kind = _KIND_NAMES.get(out.dtype.kind, str(out.dtype))
+        raise TypeError(f"the output of {who}: dtype {out.dtype} ({kind}); a real "
+                        f"floating-point array is needed"
+                        + (" (a zero imaginary part is still complex)" if kind == "complex"
+                           else ""))
+    return out
+
+
 def check_reference(fn: Callable | None, name: str, *, grad: Any = None,
                     dtype: Any = np.float64, points: int = DEFAULT_POINTS, seed: int = 0,
                     budget_ulp: float = DEFAULT_BUDGET_ULP, framework: str = "numpy",
@@ -477,7 +512,8 @@ def check_reference(fn: Callable | None, name: str, *, grad: Any = None,
     """Like :func:`assert_matches_reference`, but return the :class:`CheckReport`.
 
     An exception raised by ``fn``/``grad`` is recorded in the report (``error``) rather
-    than propagated; ``fn=None`` checks a gradient alone.
+    than propagated; ``fn=None`` checks a gradient alone.  An output that is not a real
+    array (complex, bool, object, ``None`` …) raises ``TypeError`` naming it.
     """
     ref = _reference(name)
     dt = np.dtype(dtype)
@@ -509,11 +545,12 @@ def check_reference(fn: Callable | None, name: str, *, grad: Any = None,
             else:
                 want = (len(idx), len(exact[idx[0]])) if ref.vector_value else (len(idx),)
             try:
-                out = np.asarray(f(*args))
+                raw = f(*args)
             except Exception as exc:  # a report: the caller decides what an exception means
                 res.error = f"{type(exc).__name__}: {exc} (at {format_input(name, pts[idx[0]])}" \
                             f" and {len(idx) - 1} more inputs of the same shape)"
                 break
+            out = _real_output(raw, "fn" if res is report.value else "grad")
             if out.shape != want:
                 res.error = (f"returned shape {out.shape} for {len(idx)} inputs, expected "
                              f"{want} (one value per batch element: e.g. reduction='none')")
@@ -568,6 +605,10 @@ def assert_matches_reference(fn: Callable | None, name: str, *, grad: Any = None
         infinite where the exact value is finite, has the wrong shape, or ``fn`` raised.
     KeyError
         ``name`` is not a reference quantity.
+    TypeError
+        ``fn`` or ``grad`` returned something that is not a real array: complex (even with
+        a zero imaginary part), bool, object, strings, ``None``, a ragged sequence or a
+        masked array with masked entries.
 
     Examples
     --------

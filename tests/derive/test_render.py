@@ -4,6 +4,9 @@ LaTeX (align* body; a complete document with --standalone), σ printed as \\sigm
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import sympy
@@ -11,7 +14,16 @@ from sympy import Eq, Function, Symbol
 
 import derive
 from derive import render
-from derive.core import Definition, Derivation, Identity, Interval, Step
+from derive.core import (
+    Assumption,
+    Definition,
+    Derivation,
+    Identity,
+    IntegerRange,
+    Interval,
+    Step,
+    VectorOf,
+)
 from derive.functions import sigmoid
 
 z = Symbol("z", real=True)
@@ -141,3 +153,51 @@ class TestLatex:
     def test_relations_print_unevaluated(self):
         assert render.latex(sympy.Ge(z, z, evaluate=False)) == r"z \ge z"
         assert render.latex(Eq(z, 1)) == "z = 1"
+
+
+def hostile_names(marker: Path, text: str) -> Derivation:
+    r"""A derivation whose symbol, vector and matrix are all named ``\input{marker}`` (and
+    whose title, statement, reason and assumption name are ``text``)."""
+    name = rf"\input{{{marker}}}"
+    u, v, m = Symbol(name, real=True), sympy.IndexedBase(name), sympy.MatrixSymbol(name, 2, 2)
+    k, big_k, loss, t = Symbol("k", integer=True), Symbol("K", integer=True), Symbol("L"), \
+        Symbol("T")
+    expr = u**2 + sympy.Sum(v[k], (k, 1, big_k))
+    return Derivation(
+        name="hostile-names", title=text, statement=text, topic="test",
+        steps=[Step(Eq(loss, expr), text, relies_on=(Assumption(text, sympy.Ge(u, 0)), text)),
+               Step(expr + t - t, text)],
+        result=Eq(loss, expr),
+        domains={big_k: IntegerRange(1, 3), u: Interval(0, 1), v: VectorOf(big_k, Interval(0, 1))},
+        definitions=[Definition(loss, expr), Definition(t, sympy.Trace(m))],
+    )
+
+
+class TestHostileNames:
+    r"""No name is emitted as markup: ``\input{MARKER}`` is printed as literal text."""
+
+    def test_no_input_command_in_any_output(self, tmp_path):
+        d = hostile_names(tmp_path / "marker", "plain text")
+        outputs = [d.to_latex(), d.to_latex(standalone=True), d._repr_latex_(), d.to_markdown()]
+        for out in outputs:
+            assert r"\input" not in out
+            assert r"\mathtt{{\backslash}input\{" in out
+
+    def test_text_fields_are_escaped_too(self, tmp_path):
+        d = hostile_names(tmp_path / "marker", rf"\input{{{tmp_path / 'marker'}}} $ # % &")
+        for out in (d.to_latex(standalone=True), d._repr_latex_()):
+            assert r"\input" not in out
+
+    @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+    def test_pdflatex_compiles_it_without_reading_the_marker(self, tmp_path):
+        marker = tmp_path / "marker"
+        marker.with_suffix(".tex").write_text("\\typeout{LOSSPROOF-MARKER-READ}\n")
+        d = hostile_names(marker, rf"\input{{{marker}}} $ # % & ~ ^ _" + "\n\n\x07 ^^5c")
+        (tmp_path / "doc.tex").write_text(d.to_latex(standalone=True))
+        run = subprocess.run(
+            ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+             "-recorder", "doc.tex"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        log = (tmp_path / "doc.log").read_text(errors="replace")
+        assert run.returncode == 0, log[-2000:]
+        assert "LOSSPROOF-MARKER-READ" not in log
+        assert "marker.tex" not in (tmp_path / "doc.fls").read_text(errors="replace")

@@ -356,3 +356,50 @@ class TestPytestPlugin:
         result.stdout.fnmatch_lines(["*bce-gradient (value*", "*input*expected*got*ULP*"])
         assert "--lossproof-points" in pytester.runpytest_subprocess(
             "--help", "-p", "lossproof").stdout.str()
+
+
+def bce(z, y):
+    return numeric.binary_cross_entropy_with_logits(z, y)
+
+
+class TestOutputsMustBeRealArrays:
+    """A complex, bool, object, text, missing, ragged or masked output is refused with a
+    TypeError naming it — casting it to float would check a number fn never returned."""
+
+    @pytest.mark.parametrize("wrap, kind", [
+        (lambda v: v + 5j, "complex"),
+        (lambda v: v + 0j, r"complex\).*a zero imaginary part is still complex"),
+        (lambda v: [complex(x) for x in v], "complex"),
+        (lambda v: v > 0, "bool"),
+        (lambda v: v.astype(object), "object"),
+        (lambda v: v.astype(str), "str"),
+        (lambda v: None, "NoneType"),
+        (lambda v: "0.5", "str"),
+        (lambda v: [list(v), [1.0, 2.0]], "not an array"),
+        (lambda v: np.ma.masked_array(v, mask=np.ones(v.shape, bool)), "masked"),
+    ], ids=["complex", "complex-zero-imaginary", "complex-list", "bool", "object", "str-array",
+            "None", "str", "ragged", "masked"])
+    def test_refused_outputs_of_fn(self, wrap, kind):
+        with pytest.raises(TypeError, match=f"^the output of fn: .*{kind}"):
+            assert_matches_reference(lambda z, y: wrap(bce(z, y)), "bce-gradient", points=0)
+
+    def test_refused_output_of_grad_is_named(self):
+        with pytest.raises(TypeError, match=r"^the output of grad: dtype complex128"):
+            assert_matches_reference(
+                bce, "bce-gradient", points=0,
+                grad=lambda z, y: numeric.binary_cross_entropy_with_logits_grad(z, y) + 0j)
+
+    def test_a_complex_torch_tensor_is_refused(self):
+        torch = pytest.importorskip("torch")
+
+        def loss(z, y):
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                z, y, reduction="none").to(torch.complex128)
+
+        with pytest.raises(TypeError, match=r"^the output of fn: dtype complex128"):
+            assert_matches_reference(loss, "bce-gradient", framework="torch", points=0)
+
+    def test_real_arrays_of_any_float_dtype_pass(self):
+        assert_matches_reference(lambda z, y: list(bce(z, y)), "bce-gradient", points=0)
+        unmasked = np.ma.masked_array  # no entry masked: its values are the results
+        assert_matches_reference(lambda z, y: unmasked(bce(z, y)), "bce-gradient", points=0)
