@@ -14,7 +14,10 @@ derivation                      picture
 ``distillation-gradient``       the distillation gradient against the temperature
 ==============================  ==========================================================
 
-All numbers come from ``numeric`` (the verified NumPy functions).  SVG output is
+``figure(NAME)`` returns a ``matplotlib.figure.Figure`` built without pyplot and without
+selecting a backend (a notebook's backend, pyplot's figures and ``rcParams`` are left
+alone); Jupyter displays it inline.  All numbers come from ``numeric`` (the verified NumPy
+functions).  SVG output is
 deterministic (fixed hash salt, no date, text kept as text), so the images committed
 under ``proofs/img/`` can be checked for staleness byte by byte.
 """
@@ -26,8 +29,12 @@ import io
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # matplotlib is optional: imported when a figure is built
+    from matplotlib.figure import Figure
 
 __all__ = ["PLOTS", "figure", "has_plot", "render", "save"]
 
@@ -222,7 +229,7 @@ def has_plot(name: str) -> bool:
     return name in PLOTS
 
 
-def figure(name: str):
+def figure(name: str) -> Figure:
     """The matplotlib figure of derivation ``name`` (``KeyError`` if it has none).
 
     A ``matplotlib.figure.Figure`` built without pyplot: the current backend, pyplot's
