@@ -588,6 +588,9 @@ def to_text(report: AuditReport) -> str:
                f"random + adversarial points (seed {report.settings['seed']});")
     out.append(f"budget {report.settings['budget_ulp']:g} ULP × max(1, condition number); "
                f"{report.seconds:.1f} s")
+    if any(r.worst and r.worst[0]["input"] not in "\n".join(out) for r in report.rows
+           if not r.passed):
+        out.append("worst inputs are shortened here; --json writes them in full")
     for s in report.skipped:
         out.append(_tables.shorten(f"skipped {s['library']}: {s['reason']}", _tables.MAX_WIDTH))
     return "\n".join(out) + "\n"

@@ -338,6 +338,9 @@ class QuantityResult:
         lines = _tables.format_table(head, rows)
         lines.append("kind: inf/nan = non-finite, the exact value finite; float32 = single-"
                      "precision result; budget = over budget")
+        if any(m.input not in lines[i] for i, m in enumerate(self.worst, start=2)):
+            lines.append("(inputs shortened: check_reference(…).value/.grad .worst has them "
+                         "in full)")
         return "\n".join(lines)
 
 

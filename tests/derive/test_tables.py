@@ -122,6 +122,12 @@ class TestFailureTable:
         table = res.table()
         assert max(map(len, table.splitlines())) <= 120 and "(K=1000)" in table
         assert res.worst[0].input == WIDE
+        assert table.splitlines()[-1].startswith("(inputs shortened: check_reference")
+
+    def test_says_nothing_of_shortening_when_nothing_was(self):
+        res = QuantityResult("value", worst=[Mismatch("z=1.0", "0.5", "inf", float("inf"),
+                                                      float("inf"), 0.0)])
+        assert "shortened" not in res.table()
 
 
 class TestAuditText:
@@ -146,6 +152,7 @@ class TestAuditText:
         assert max(map(len, text.splitlines())) <= 120
         assert "    worst input: z=[1e+308, -1e+308, " in text and "(K=1000)" in text
         assert "    error: RuntimeError: peer broke" in text
+        assert "--json writes them in full" in text
 
     def test_the_json_keeps_the_full_input(self):
         doc = json.loads(self._report().to_json())
