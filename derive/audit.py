@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from derive import testing
+from derive import _tables, testing
 
 __all__ = ["LIBRARIES", "PEERS", "SCHEMA_VERSION", "AuditReport", "Peer", "Row", "run",
            "to_markdown", "to_text"]
@@ -550,22 +550,49 @@ _HEAD = ["implementation", "quantity", "worst ULP", "worst rel.", "over budget",
          "verdict", "worst input → got (exact)"]
 
 
+def _detail(r: Row) -> str | None:
+    """The line under a failing row: its worst input (shortened to fit), or its error."""
+    indent = "    "
+    room = _tables.MAX_WIDTH - len(indent)
+    if r.error is not None and r.outputs == 0:
+        return indent + _tables.shorten(f"error: {r.error}", room)
+    if r.passed or not r.worst:
+        return None
+    w = r.worst[0]
+    rest = f" → {w['got']} (exact {w['expected']})"
+    label = "worst input: "
+    text = _tables.shorten(w["input"], max(room - len(label) - len(rest), _tables.MAX_CELL))
+    return indent + _tables.shorten(label + text + rest, room)
+
+
 def to_text(report: AuditReport) -> str:
-    """The table as printed by ``lossproof audit``."""
-    rows = [_cells(r) for r in report.rows]
-    widths = [max([len(h), *(len(c[i]) for c in rows)]) for i, h in enumerate(_HEAD)]
-    widths[-1] = len(_HEAD[-1])  # the last column is not padded
-    fmt = "  ".join([f"{{:<{w}}}" for w in widths[:-1]] + ["{}"])
-    out = [fmt.format(*_HEAD), fmt.format(*["-" * w for w in widths])]
-    out += [fmt.format(*c) for c in rows]
+    """The table as printed by ``lossproof audit``, at most 120 characters wide: each
+    implementation's name on a line of its own, its quantities under it, and under each
+    failing quantity its worst input (shortened; ``--json`` has every input in full)."""
+    head = ["implementation / quantity", *_HEAD[2:-1]]
+    rows = [["  " + c[1], *c[2:-1]] for c in map(_cells, report.rows)]
+    lines = _tables.format_table(head, rows)
+    out = lines[:2]
+    previous = None
+    for r, line in zip(report.rows, lines[2:], strict=True):
+        if r.implementation != previous:
+            out.append(_tables.shorten(r.implementation, _tables.MAX_WIDTH))
+            previous = r.implementation
+        out.append(line)
+        detail = _detail(r)
+        if detail is not None:
+            out.append(detail)
     failed = sum(not r.passed for r in report.rows)
     out.append("")
     out.append(f"{len(report.rows)} rows, {failed} failing; float64, {report.settings['points']} "
-               f"random + adversarial points (seed {report.settings['seed']}); budget "
-               f"{report.settings['budget_ulp']:g} ULP × max(1, condition number); "
+               f"random + adversarial points (seed {report.settings['seed']});")
+    out.append(f"budget {report.settings['budget_ulp']:g} ULP × max(1, condition number); "
                f"{report.seconds:.1f} s")
+    if any(r.worst and r.worst[0]["input"] not in "\n".join(out) for r in report.rows
+           if not r.passed):
+        out.append("worst inputs are shortened here; --json writes them in full")
     for s in report.skipped:
-        out.append(f"skipped {s['library']}: {s['reason']}")
+        out.append(_tables.shorten(f"skipped {s['library']}: {s['reason']}", _tables.MAX_WIDTH))
     return "\n".join(out) + "\n"
 
 

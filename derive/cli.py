@@ -14,6 +14,7 @@ printed as one line ``lossproof: error: …`` on stderr, never a traceback; 130 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -154,6 +155,16 @@ def _output_folder(option: str, path: str, *, must_exist: bool = False) -> Path:
     return p
 
 
+def _require(module: str, extra: str, why: str) -> None:
+    """UserError naming the extra to install when the optional ``module`` cannot be
+    imported: checked before a long run, not after it."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{why} need {module}, which is not installed: "
+                        f"pip install 'lossproof[{extra}]'") from None
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from derive import audit
 
@@ -223,6 +234,8 @@ def _cmd_proofs(args: argparse.Namespace) -> int:
             _out(f"{p}\n")
         return 0
     out = _output_folder("--out", args.out, must_exist=args.check)
+    # the documents include the pictures: without matplotlib the run would fail at its end
+    _require("matplotlib", "plot", "the proofs/ documents (their pictures)")
     if args.check:
         stale = proofs.check(out)
         for p in stale:
@@ -258,6 +271,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     out = _output_file("-o/--output", args.output or f"{args.name}.svg", _PLOT_SUFFIXES)
     _known(args.name)
+    _require("matplotlib", "plot", "plots")
     if not plot.has_plot(args.name):
         raise UserError(
             f"{args.name!r} has no plot; plots exist for {', '.join(sorted(plot.PLOTS))}"

@@ -14,51 +14,86 @@ derivation                      picture
 ``distillation-gradient``       the distillation gradient against the temperature
 ==============================  ==========================================================
 
-All numbers come from ``numeric`` (the verified NumPy functions).  SVG output is
+``figure(NAME)`` returns a ``matplotlib.figure.Figure`` built without pyplot and without
+selecting a backend (a notebook's backend, pyplot's figures and ``rcParams`` are left
+alone); Jupyter displays it inline.  All numbers come from ``numeric`` (the verified NumPy
+functions).  SVG output is
 deterministic (fixed hash salt, no date, text kept as text), so the images committed
 under ``proofs/img/`` can be checked for staleness byte by byte.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # matplotlib is optional: imported when a figure is built
+    from matplotlib.figure import Figure
 
 __all__ = ["PLOTS", "figure", "has_plot", "render", "save"]
 
 
-def _plt():
+#: matplotlib settings of every picture, applied while it is built and saved (never globally)
+_RC = {
+    "svg.hashsalt": "lossproof",
+    "svg.fonttype": "none",
+    "figure.dpi": 100,
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+
+
+def _mpl():
+    """matplotlib, imported without selecting a backend (ImportError naming the extra)."""
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plots need matplotlib: pip install 'lossproof[plot]'"
-        ) from None
-    plt.rcParams.update(
-        {
-            "svg.hashsalt": "lossproof",
-            "svg.fonttype": "none",
-            "figure.dpi": 100,
-            "font.size": 10,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-        }
-    )
-    return plt
+        import matplotlib.figure  # the Figure class: no pyplot, no backend
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'lossproof[plot]'") from None
+    return matplotlib
 
 
-def _bce_panels(plt, with_mse: bool):
+@functools.cache
+def _figure_class():
+    from matplotlib.figure import Figure
+
+    class PlotFigure(Figure):
+        """A matplotlib ``Figure`` that Jupyter displays inline (``_repr_png_``) with no
+        pyplot state and no backend switch: it draws itself when displayed."""
+
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            with _mpl().rc_context(_RC):
+                self.savefig(buf, format="png", metadata={"Software": None})
+            return buf.getvalue()
+
+    return PlotFigure
+
+
+class _Figures:
+    """``plt.subplots`` without pyplot: new figures of the displayable class."""
+
+    def __init__(self) -> None:
+        self._cls = _figure_class()
+
+    def subplots(self, nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float]):
+        fig = self._cls(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols)
+
+
+def _bce_panels(figs, with_mse: bool):
     import numeric
 
     z = np.linspace(-8.0, 8.0, 401)
     y = np.ones_like(z)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (ax1, ax2) = figs.subplots(1, 2, figsize=(9, 3.6))
     bce = numeric.binary_cross_entropy_with_logits(z, y)
     grad = numeric.binary_cross_entropy_with_logits_grad(z, y)
     ax1.plot(z, bce, label="BCE: softplus(z) − y z")
@@ -78,21 +113,21 @@ def _bce_panels(plt, with_mse: bool):
     return fig
 
 
-def _plot_mse_vs_bce(plt):
-    return _bce_panels(plt, with_mse=True)
+def _plot_mse_vs_bce(figs):
+    return _bce_panels(figs, with_mse=True)
 
 
-def _plot_bce(plt):
-    return _bce_panels(plt, with_mse=False)
+def _plot_bce(figs):
+    return _bce_panels(figs, with_mse=False)
 
 
-def _plot_temperature(plt):
+def _plot_temperature(figs):
     import numeric
 
     logits = np.array([2.0, 1.0, 0.1, -1.0])
     temps = np.geomspace(0.1, 10.0, 300)
     probs = numeric.softmax(logits[None, :] / temps[:, None], axis=-1)
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = figs.subplots(figsize=(6.5, 3.8))
     for k in range(logits.size):
         ax.plot(temps, probs[:, k], label=f"class {k + 1} (z = {logits[k]:g})")
     ax.axhline(1 / logits.size, color="grey", lw=0.8, ls="--", label="uniform 1/K")
@@ -104,7 +139,7 @@ def _plot_temperature(plt):
     return fig
 
 
-def _plot_ce_decomposition(plt):
+def _plot_ce_decomposition(figs):
     import numeric
 
     p = np.array([0.6, 0.3, 0.1])
@@ -112,7 +147,7 @@ def _plot_ce_decomposition(plt):
     with np.errstate(divide="ignore"):
         h_terms = -p * np.log2(p)
         kl_terms = p * np.log2(p / q)
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = figs.subplots(figsize=(6.5, 3.8))
     x = np.arange(p.size)
     ax.bar(x, h_terms, label="entropy term −p log₂ p")
     ax.bar(x, kl_terms, bottom=h_terms, label="KL term p log₂(p/q) (stacked)")
@@ -128,7 +163,10 @@ def _plot_ce_decomposition(plt):
     return fig
 
 
-def _plot_gaussian_kl(plt):
+def _plot_gaussian_kl(figs):
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
     import numeric
 
     mu2 = np.linspace(-3.0, 3.0, 121)
@@ -138,24 +176,25 @@ def _plot_gaussian_kl(plt):
     # the grid passes through μ₂ = 0, σ₂ = 1, where KL = 0 has no place on a log colour
     # scale: values below the lowest level (1e-3) are drawn in the lowest band
     kl = np.maximum(kl, 1e-3)
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    cs = ax.contourf(m, s, kl, levels=np.geomspace(1e-3, float(kl.max()), 15), cmap="viridis",
-                     norm=_lognorm(plt))
-    fig.colorbar(cs, ax=ax, label="D(N(0, 1) ‖ N(μ₂, σ₂²)) (nats)")
+    fig, ax = figs.subplots(figsize=(6.5, 4.2))
+    # three bands per decade, from 10⁻³ to the decade above the largest value: the colour
+    # bar's ticks are the decades, labelled 10⁻³ … 10²
+    top = math.ceil(math.log10(float(kl.max())))
+    cs = ax.contourf(m, s, kl, levels=np.logspace(-3, top, 3 * (top + 3) + 1), cmap="viridis",
+                     norm=LogNorm())
+    fig.colorbar(cs, ax=ax, label="D(N(0, 1) ‖ N(μ₂, σ₂²)) (nats)",
+                 ticks=LogLocator(base=10, numticks=top + 4),
+                 format=LogFormatterSciNotation(base=10))
     ax.set_yscale("log")
+    ax.set_yticks([0.25, 0.5, 1.0, 2.0, 4.0], labels=["0.25", "0.5", "1", "2", "4"])
+    ax.yaxis.set_minor_formatter(NullFormatter())  # no "3×10⁻¹" between them
     ax.plot([0], [1], marker="o", color="white")
     ax.set(xlabel="μ₂", ylabel="σ₂", title="Gaussian KL from N(0, 1): zero only at μ₂ = 0, σ₂ = 1")
     fig.tight_layout()
     return fig
 
 
-def _lognorm(plt):
-    from matplotlib.colors import LogNorm
-
-    return LogNorm()
-
-
-def _plot_distillation(plt):
+def _plot_distillation(figs):
     import numeric
 
     s = np.array([1.5, 0.2, -0.7, -1.0])
@@ -163,7 +202,7 @@ def _plot_distillation(plt):
     s, t = s - s.mean(), t - t.mean()
     temps = np.geomspace(0.5, 50.0, 200)
     grads = np.stack([numeric.distillation_loss_grad(s, t, temperature=float(T)) for T in temps])
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = figs.subplots(figsize=(6.5, 3.8))
     for k in range(s.size):
         (line,) = ax.plot(temps, grads[:, k], label=f"∂L/∂s_{k + 1}")
         ax.axhline((s[k] - t[k]) / s.size, color=line.get_color(), ls=":", lw=0.9)
@@ -190,24 +229,30 @@ def has_plot(name: str) -> bool:
     return name in PLOTS
 
 
-def figure(name: str):
-    """The matplotlib figure for derivation ``name`` (``KeyError`` if it has none)."""
+def figure(name: str) -> Figure:
+    """The matplotlib figure of derivation ``name`` (``KeyError`` if it has none).
+
+    A ``matplotlib.figure.Figure`` built without pyplot: the current backend, pyplot's
+    figures and the global ``rcParams`` are left as they were.  In Jupyter it displays
+    inline as a PNG image (``_repr_png_``); elsewhere save it with ``savefig`` or use
+    :func:`render` / :func:`save`.
+    """
     if name not in PLOTS:
         have = ", ".join(sorted(PLOTS))
         raise KeyError(f"derivation {name!r} has no plot; plots exist for {have}")
-    return PLOTS[name](_plt())
+    with _mpl().rc_context(_RC):
+        return PLOTS[name](_Figures())
 
 
 def render(name: str, fmt: str = "svg") -> bytes:
     """The picture as bytes (``svg`` or ``png``), deterministically."""
     if fmt not in ("svg", "png"):
         raise ValueError(f"format: must be svg or png, got {fmt!r}")
-    plt = _plt()
     fig = figure(name)
     buf = io.BytesIO()
     meta = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(buf, format=fmt, metadata=meta)
-    plt.close(fig)
+    with _mpl().rc_context(_RC):
+        fig.savefig(buf, format=fmt, metadata=meta)
     return buf.getvalue()
 
 

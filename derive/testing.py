@@ -96,6 +96,7 @@ import mpmath
 import numpy as np
 
 from derive import _reference as _ref
+from derive import _tables
 
 __all__ = [
     "DEFAULT_BUDGET_ULP",
@@ -120,6 +121,8 @@ DEFAULT_POINTS = 100
 DEFAULT_BUDGET_ULP = 4.0
 _SHOW = 8  # rows of the failure table
 _FAILURES = 50  # failing outputs kept in a QuantityResult
+_F32_MAX = float(np.finfo(np.float32).max)
+_SCAN = 2000  # outputs, worst first, from which the table samples each kind of failure
 
 
 def reference_names() -> list[str]:
@@ -292,6 +295,22 @@ class Mismatch:
     def ratio(self) -> float:
         return self.ulp / self.budget if self.budget > 0 else math.inf
 
+    @property
+    def kind(self) -> str:
+        """``inf/nan`` (non-finite where the exact value is finite), ``float32`` (a
+        single-precision number: within 2⁻²² of the exact value relatively, yet more than
+        2¹⁶ ULPs of the checked dtype off), ``budget`` (another error over the budget) or
+        ``ok`` (within the budget)."""
+        got = float(self.got)
+        if not math.isfinite(got) and self.budget == 0.0:
+            return "inf/nan"
+        if self.ulp <= self.budget:
+            return "ok"
+        single = 0 < abs(got) <= _F32_MAX and float(np.float32(got)) == got
+        if single and self.ulp >= 2.0**16 and self.rel <= 2.0**-22:
+            return "float32"
+        return "budget"
+
 
 @dataclass
 class QuantityResult:
@@ -313,15 +332,18 @@ class QuantityResult:
         return self.error is None and self.over_budget == 0
 
     def table(self) -> str:
-        """The worst inputs as an aligned text table."""
-        head = ("input", "expected", "got", "ULP", "budget")
-        rows = [(m.input, m.expected, m.got, _fmt(m.ulp), _fmt(m.budget))
+        """The worst inputs of each kind as a text table at most 120 characters wide
+        (long inputs shortened: the full ones are in :attr:`worst` and :attr:`failures`)."""
+        head = ("kind", "input", "expected", "got", "ULP", "budget")
+        rows = [(m.kind, m.input, m.expected, m.got, _fmt(m.ulp), _fmt(m.budget))
                 for m in self.worst]
-        widths = [max([len(h), *(len(r[c]) for r in rows)]) for c, h in enumerate(head)]
-        line = "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
-        out = [line, "  ".join("-" * w for w in widths)]
-        out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-        return "\n".join(out)
+        lines = _tables.format_table(head, rows)
+        lines.append("kind: inf/nan = non-finite, the exact value finite; float32 = single-"
+                     "precision result; budget = over budget")
+        if any(m.input not in lines[i] for i, m in enumerate(self.worst, start=2)):
+            lines.append("(inputs shortened: check_reference(…).value/.grad .worst has them "
+                         "in full)")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -349,10 +371,10 @@ class CheckReport:
             if r.error is not None:
                 out.append(f"{self.name} ({label}: {doc}) raised: {r.error}")
                 continue
+            out.append(f"{self.name} ({label}: {doc}), {self.dtype}:")
             out.append(
-                f"{self.name} ({label}: {doc}), {self.dtype}: {r.over_budget} of {r.outputs} "
-                f"outputs exceed the budget; {r.nonfinite} non-finite; worst "
-                f"{_fmt(r.max_ulp)} ULP, relative error {r.max_rel:.3g}")
+                f"{r.over_budget} of {r.outputs} outputs exceed the budget; {r.nonfinite} "
+                f"non-finite; worst {_fmt(r.max_ulp)} ULP, relative error {r.max_rel:.3g}")
             out.append(r.table())
         return "\n".join(out)
 
@@ -431,15 +453,16 @@ def _compare(res: QuantityResult, name: str, pts, idx, got: np.ndarray, exact: l
 def _finish(res: QuantityResult, keep: list) -> None:
     keep.sort(key=lambda t: (t[0], t[1] if t[1] == t[1] else math.inf), reverse=True)
     res.failures = [make() for bad, _, make in keep[:_FAILURES] if bad]
-    # the table shows distinct findings: one input per (expected, got) pair
+    # the table shows distinct findings, one input per (expected, got) pair, taking each
+    # kind of failure in turn (the first _SCAN outputs, worst first, are looked at)
     seen: set[tuple[str, str]] = set()
-    for _, _, make in keep:
+    distinct = []
+    for _, _, make in keep[:_SCAN]:
         m = make()
         if (m.expected, m.got) not in seen:
             seen.add((m.expected, m.got))
-            res.worst.append(m)
-        if len(res.worst) == _SHOW:
-            break
+            distinct.append(m)
+    res.worst = _tables.sample_kinds(distinct, lambda m: m.kind, _SHOW, last="ok")
 
 
 def _adapt(fn: Callable | None, framework: str) -> Callable | None:

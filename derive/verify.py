@@ -973,7 +973,8 @@ def _fmt_ulp(p: PairStats | None) -> str:
 
 def format_table(report: Report) -> str:
     """The table printed by ``lossproof verify``."""
-    header = ("derivation", "steps sym/num", "points", "export", "numeric", "naive", "result")
+    header = ("derivation", "steps sym/num", "points", "export", "numeric", "naive (info)",
+              "result")
     rows = []
     for r in report.results:
         failing = re.search(r"step (\d+)", r.steps_error or "")
@@ -997,18 +998,22 @@ def format_table(report: Report) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     failed = [r for r in report.results if not r.passed]
     lines.append("")
-    lines.append("export / numeric / naive: largest error vs the mpmath oracle, in float64 "
-                 "ULPs ÷ (1 + κ),")
-    lines.append("κ = condition number at the point; budget 4; (n✗) = points over budget; "
-                 "— = no counterpart.")
+    lines += [  # the legend: what the columns mean, and which of them decide the result
+        "steps sym/num: proved by SymPy (and checked numerically) / checked numerically only.",
+        "export, numeric, naive: worst error vs the mpmath oracle in float64 ULPs ÷ (1 + κ), "
+        "κ the",
+        "condition number; (n✗) = points over the budget of 4; — = no counterpart. naive (the "
+        "formula",
+        "as written, not made stable) is for contrast only: result = steps, export and numeric.",
+    ]
     cached = sum(r.steps_cached for r in report.results)
     if cached:
         lines.append(f"* steps of {cached} derivation(s) re-used from the cache: sources "
                      "unchanged since checked (--no-cache re-checks).")
     n = len(report.results)
     half = math.ceil(report.points / 2)
-    lines.append(f"points: {report.points} random ({half} where the oracle integrates or "
-                 f"maximises) + adversarial; seed {report.seed}; oracle at {report.dps} digits")
+    lines.append(f"points: {report.points} random ({half} where the oracle integrates/maximises) "
+                 f"+ adversarial; seed {report.seed}; {report.dps}-digit oracle")
     lines.append(f"{n - len(failed)}/{n} passed in {report.seconds:.1f} s "
                  f"({report.jobs} job{'s' if report.jobs != 1 else ''})")
     for r in failed:

@@ -69,9 +69,11 @@ class TestCommand:
         proc, _, _ = run
         head = proc.stdout.splitlines()[0]
         for col in ("implementation", "quantity", "worst ULP", "worst rel.", "over budget",
-                    "non-finite", "verdict", "worst input"):
+                    "non-finite", "verdict"):
             assert col in head
         assert "rows," in proc.stdout and "failing" in proc.stdout
+        assert "    worst input: " in proc.stdout  # under each failing row
+        assert max(map(len, proc.stdout.splitlines())) <= 120
 
     def test_writes_markdown(self, run):
         _, doc, md = run

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -40,3 +44,40 @@ class TestPlots:
     def test_bad_output_suffix_is_an_error(self, tmp_path):
         with pytest.raises(ValueError, match=r"svg or \.png"):
             plot.save("bce-gradient", tmp_path / "x.pdf")
+
+
+class TestFigure:
+    def test_leaves_the_backend_pyplot_and_rcparams_alone(self):
+        # a notebook's backend (here svg, set before) must survive building a figure
+        code = (
+            "import sys, matplotlib\n"
+            "matplotlib.use('svg')\n"
+            "size = matplotlib.rcParams['font.size'] = 13.0\n"
+            "from derive import plot\n"
+            "plot.figure('bce-gradient')\n"
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+            "assert matplotlib.rcParams['font.size'] == 13.0\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    def test_displays_inline_as_a_png(self):
+        png = plot.figure("bce-gradient")._repr_png_()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+
+class TestGaussianKLColourBar:
+    def test_ticks_are_labelled_decades(self):
+        fig = plot.figure("gaussian-kl")
+        fig.canvas.draw()
+        bar = fig.axes[1]
+        lo, hi = bar.get_ylim()
+        labels = [t.get_text() for t, v in zip(bar.yaxis.get_ticklabels(),
+                                               bar.yaxis.get_ticklocs(), strict=True)
+                  if lo <= v <= hi]
+        # 10⁻³ … 10²: one label per decade, each a plain power of ten
+        assert len(labels) >= 4, labels
+        for text in labels:
+            assert re.fullmatch(r"\$\\mathdefault\{10\^\{-?\d+\}\}\$", text), labels
