@@ -131,6 +131,18 @@ class TestArbQuadrature:
             exact = mpmath.log(2 / ss) + (ss**2 + (mm - 1) ** 2) / 8 - mpmath.mpf(1) / 2
             assert abs(got - exact) <= mpmath.mpf(10) ** -58
 
+    @pytest.mark.parametrize("name", ["mass", "second moment", "entropy"])
+    def test_a_narrow_gaussian_far_from_zero_is_integrated_right(self, name):
+        # σ = 0.01 at μ = 5: mpmath.quad over (−∞, ∞) misses it; the change of variables to
+        # the Gaussian's own centre and width does not.  Mass 1, variance σ², entropy
+        # ½ log(2πeσ²).
+        got, _ = arb_and_mpmath(GAUSSIAN_INTEGRALS[name], [m, s], ["5", "0.01"])
+        with mpmath.workdps(60):
+            sd = mpmath.mpf("0.01")
+            want = {"mass": 1, "second moment": sd**2,
+                    "entropy": mpmath.log(2 * mpmath.pi * mpmath.e * sd**2) / 2}[name]
+            assert abs(got - want) <= mpmath.mpf(10) ** -55 * max(1, abs(want))
+
     def test_a_finite_range_is_left_to_mpmath(self):
         finite = Integral(normal(m, s), (x, -1, 1))
         fn = _quadrature.compile_arb(finite, [m, s])
