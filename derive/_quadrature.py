@@ -39,7 +39,7 @@ import sympy
 from flint import arb, ctx
 from sympy.printing.pycode import MpmathPrinter
 
-__all__ = ["MAX_LEVEL", "Unsupported", "compile_arb"]
+__all__ = ["MAX_LEVEL", "Unsupported", "centred", "compile_arb"]
 
 #: The finest level tried: step ``h = 2^-MAX_LEVEL``.  Gaussian integrands at 60 digits
 #: converge at level 7 or 8.
@@ -175,7 +175,7 @@ def _gaussian_frame(integrand: sympy.Expr, x: sympy.Symbol) -> tuple | None:
     return -b / (2 * a), 1 / sympy.sqrt(-2 * a)
 
 
-def _centred(expr: sympy.Basic) -> sympy.Basic:
+def centred(expr: sympy.Basic) -> sympy.Basic:
     """Every integral over the real line with a Gaussian factor, rewritten by the change of
     variables x = c + s·y to the centre and width of that factor (exact: the integral is
     the same), so that the sinh-sinh nodes fall where the mass is — a narrow Gaussian far
@@ -206,7 +206,7 @@ def compile_arb(expr: sympy.Basic, args: Sequence[sympy.Basic]) -> Callable[...,
     if not expr.has(sympy.Integral) or isinstance(expr, sympy.MatrixBase):
         raise Unsupported("nothing to integrate")
     # every name lambdify may print must be ours: a missing one is a NameError at call time
-    fn = sympy.lambdify(list(args), _centred(expr), modules=[_definitions()],
+    fn = sympy.lambdify(list(args), centred(expr), modules=[_definitions()],
                         printer=MpmathPrinter(
                             {"fully_qualified_modules": False, "inline": True,
                              "allow_unknown_functions": True}))

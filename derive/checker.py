@@ -258,7 +258,10 @@ def _compile(closed: sympy.Basic, vals: Mapping) -> Callable:
     free = e.free_symbols - set(args)
     if any(isinstance(s, sympy.Symbol) for s in free) or e.has(sympy.Indexed):
         raise ValueError(f"unbound symbols {sorted(map(str, free))} (declare their domains)")
-    by_mpmath = sympy.lambdify(args, e, modules=[_mp_function_namespace(), "mpmath"])
+    # integrals over the real line centred on their Gaussian factor (an exact change of
+    # variables) for mpmath.quad too, which otherwise misses a narrow Gaussian far from 0
+    by_mpmath = sympy.lambdify(args, _quadrature.centred(e) if e.has(sympy.Integral) else e,
+                               modules=[_mp_function_namespace(), "mpmath"])
     try:
         by_arb = _quadrature.compile_arb(e, args)
     except _quadrature.Unsupported:

@@ -143,6 +143,16 @@ class TestArbQuadrature:
                     "entropy": mpmath.log(2 * mpmath.pi * mpmath.e * sd**2) / 2}[name]
             assert abs(got - want) <= mpmath.mpf(10) ** -55 * max(1, abs(want))
 
+    def test_the_mpmath_fallback_is_centred_too(self, monkeypatch):
+        def unsupported(expr, args):
+            raise _quadrature.Unsupported("forced")
+
+        monkeypatch.setattr(_quadrature, "compile_arb", unsupported)
+        side = checker._compile(GAUSSIAN_INTEGRALS["second moment"], {m: None, s: None})
+        with mpmath.workdps(60):
+            got = side(mpmath.mpf(5), mpmath.mpf("0.01"))
+            assert abs(got - mpmath.mpf("0.0001")) <= mpmath.mpf(10) ** -55
+
     def test_a_finite_range_is_left_to_mpmath(self):
         finite = Integral(normal(m, s), (x, -1, 1))
         fn = _quadrature.compile_arb(finite, [m, s])
