@@ -793,13 +793,13 @@ def _step_sources(name: str) -> list[Path]:
     import sys
     import types
 
-    from derive import checker, core, functions
+    from derive import _quadrature, checker, core, functions
 
     core.names()  # imports the topic modules
     factory = inspect.unwrap(core._REGISTRY[name])
     mod = sys.modules[factory.__module__]
-    files = {Path(core.__file__), Path(checker.__file__), Path(functions.__file__),
-             Path(mod.__file__)}
+    files = {Path(core.__file__), Path(checker.__file__), Path(_quadrature.__file__),
+             Path(functions.__file__), Path(mod.__file__)}
     for value in vars(mod).values():
         used = value if isinstance(value, types.ModuleType) else sys.modules.get(
             getattr(value, "__module__", None) or "")
