@@ -39,11 +39,16 @@ import sympy
 from flint import arb, ctx
 from sympy.printing.pycode import MpmathPrinter
 
-__all__ = ["MAX_LEVEL", "Unsupported", "centred", "compile_arb"]
+__all__ = ["MAX_LEVEL", "MIN_LEVEL", "Unsupported", "centred", "compile_arb"]
 
 #: The finest level tried: step ``h = 2^-MAX_LEVEL``.  Gaussian integrands at 60 digits
 #: converge at level 7 or 8.
 MAX_LEVEL = 11
+
+#: No level coarser than ``h = 2^-MIN_LEVEL`` is accepted, even when two agree: an integrand
+#: whose mass falls between the coarse nodes looks like 0 at all of them (Gaussian integrands
+#: at 60 digits converge at level 6 to 8 anyway).
+MIN_LEVEL = 5
 
 #: Nodes beyond ``|t| = T_MAX`` are never used: there ``|x| > 10^30``.
 T_MAX = 4.5
@@ -70,7 +75,7 @@ def _quad(f: Callable[[arb], arb], *limits: tuple) -> arb:
         s, m = _level_sum(f, level, tiny)
         total, mass = total + s, mass + m
         estimate = total / 2**level
-        if previous is not None and level >= 3:
+        if previous is not None and level >= MIN_LEVEL:
             # converged: the levels agree to the target, or to within their rounding error
             # (an integrand that is rounding noise around 0 has no better agreement to give)
             diff = estimate - previous
