@@ -68,6 +68,10 @@ Derivation::
     numeric_function    str | null: the ``numeric`` function compared, null for "—"
     pairs               {"export_vs_oracle": Pair | null, "numeric_vs_oracle": Pair | null,
                          "naive_vs_oracle": Pair | null, "export_vs_numeric": Pair | null}
+                        (numeric_vs_oracle: the worst over ``numeric_twins``)
+    numeric_twins       {str: Pair}: every ``numeric`` route (the case's ``numeric`` and
+                        its twins) against the oracle, by name; a route's ``error`` also
+                        reports an invalid input it accepted
     seconds             float
 
 Pair::
@@ -118,8 +122,10 @@ __all__ = [
     "Budget",
     "Case",
     "DerivationResult",
+    "NotApplicable",
     "PairStats",
     "Report",
+    "Twin",
     "crosscheck_rows",
     "format_table",
     "run",
@@ -243,6 +249,11 @@ class Case:
     share
         The fraction of ``points`` drawn at random for this derivation (rounded up): 1/2
         where each reference is a quadrature or a maximisation.
+    twins
+        More ``numeric`` routes (:class:`Twin`), each compared with the oracle like
+        ``numeric``: the table shows the worst of them all, the JSON report each one.
+    invalid
+        ``() -> [Point, ...]``: inputs ``numeric`` must refuse with ``ValueError``.
     """
 
     numeric: Callable[..., Any] | None = None
@@ -252,6 +263,33 @@ class Case:
     budget: Budget = COND
     model: Mapping[str, str] = field(default_factory=dict)
     share: float = 1.0
+    twins: tuple[Twin, ...] = ()
+    invalid: Callable[[], list[Point]] = lambda: []
+
+
+class NotApplicable(Exception):
+    """Raised by a :class:`Twin` at a point outside its scope (skipped there, not failed)."""
+
+
+@dataclass(frozen=True)
+class Twin:
+    """One more ``numeric`` route to a derivation's result (see :attr:`Case.twins`).
+
+    fn
+        ``fn(*args) -> array``, called with the exported function's arguments; it may
+        raise :class:`NotApplicable` where it does not apply (an integer-label route at a
+        target that is not one-hot); a twin that applies nowhere is a failure.
+    name
+        How it is shown (``"numeric.softplus: y softplus(-z) + (1 - y) softplus(z)"``).
+    invalid
+        ``() -> [Point, ...]``: inputs the twin must refuse with ``ValueError`` (a
+        negative probability, a distribution not summing to 1, a label out of range, NaN);
+        a twin that returns anything there fails.
+    """
+
+    fn: Callable[..., Any]
+    name: str
+    invalid: Callable[[], list[Point]] = lambda: []
 
 
 #: Derivation name -> its :class:`Case` (filled in by ``derive._cases``).
@@ -329,6 +367,7 @@ class DerivationResult:
     numeric: PairStats | None = None
     naive: PairStats | None = None
     export_vs_numeric: PairStats | None = None
+    twins: dict[str, PairStats] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
 
@@ -365,6 +404,7 @@ class DerivationResult:
                       "numeric_vs_oracle": pair(self.numeric),
                       "naive_vs_oracle": pair(self.naive),
                       "export_vs_numeric": pair(self.export_vs_numeric)},
+            "numeric_twins": {k: pair(v) for k, v in self.twins.items()},
             "seconds": self.seconds,
         }
 
@@ -723,6 +763,7 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
         "numeric": (case.numeric, True),
         "naive": (_exporter(name, naive=True), False),
     }
+    routes.update({f"twin:{t.name}": (t.fn, True) for t in case.twins})
     stats = {k: PairStats(required=req) for k, (fn, req) in routes.items() if fn is not None}
     vs_numeric = PairStats(required=False) if case.numeric is not None else None
     max_cond = 0.0
@@ -734,6 +775,8 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
                 continue
             try:
                 got = _call(routes[key][0], pt)
+            except NotApplicable:  # a twin outside its scope
+                continue
             except Exception as exc:  # a route that raises on a valid input fails
                 if st.required:
                     st.error = f"{type(exc).__name__}: {exc} at {_format_point(pt)}"
@@ -762,9 +805,60 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
                            [2 * b for b in budgets], pt, 2 * case.budget.ulp)
     res.max_condition = max_cond if case.budget.kind == "cond" else None
     res.export = stats.get("export")
-    res.numeric = stats.get("numeric")
+    _numeric_twins(case, res, stats)
     res.naive = stats.get("naive")
     res.export_vs_numeric = vs_numeric
+
+
+def _numeric_twins(case: Case, res: DerivationResult, stats: dict[str, PairStats]) -> None:
+    """Every ``numeric`` route by name (refusing its invalid inputs, applied somewhere),
+    and their worst as ``res.numeric``."""
+    routes = ([Twin(case.numeric, case.numeric_name, case.invalid)] if case.numeric else [])
+    routes += list(case.twins)
+    for t in routes:
+        st = stats["numeric" if t.fn is case.numeric else f"twin:{t.name}"]
+        if st.error is None and st.points == 0 and res.points:
+            st.error = "applies at none of the points"
+        if st.error is None:
+            st.error = _accepts_invalid(t)
+        res.twins[t.name] = st
+    res.numeric = _worst(res.twins) if res.twins else None
+    if case.numeric is None and case.twins:
+        res.numeric_name = case.twins[0].name
+
+
+def _accepts_invalid(twin: Twin) -> str | None:
+    """``None`` if ``twin`` refuses each of its invalid inputs with ``ValueError``."""
+    for pt in twin.invalid():
+        try:
+            with np.errstate(all="ignore"):
+                got = twin.fn(*pt)
+        except ValueError:
+            continue
+        except Exception as exc:  # NotApplicable or another exception: not a refusal
+            return (f"invalid input {_format_point(pt)} raised {type(exc).__name__}: {exc}, "
+                    f"not ValueError")
+        return f"accepted the invalid input {_format_point(pt)} (returned {got!r})"
+    return None
+
+
+def _worst(named: dict[str, PairStats]) -> PairStats:
+    """One pair summarising several routes: the worst figures, failing if any fails."""
+    pairs = list(named.values())
+    if len(pairs) == 1:
+        return pairs[0]
+    worst = max(pairs, key=lambda p: (p.error is not None, p.max_budget_ratio
+                                      if p.max_budget_ratio == p.max_budget_ratio else math.inf))
+    out = PairStats(**{**asdict(worst), "worst": worst.worst})
+    out.points = sum(p.points for p in pairs)
+    out.over_budget = sum(p.over_budget for p in pairs)
+    out.nonfinite = sum(p.nonfinite for p in pairs)
+    for attr in ("max_ulp", "max_ulp_scaled", "max_rel"):
+        vals = [getattr(p, attr) for p in pairs]
+        setattr(out, attr, math.inf if any(v != v for v in vals) else max(vals))
+    out.error = next((f"{n}: {p.error}" for n, p in named.items() if p.error is not None),
+                     None)
+    return out
 
 
 # --------------------------------------------------------------- the steps' cache
@@ -1030,7 +1124,8 @@ def crosscheck_rows(name: str, *, seed: int = DEFAULT_SEED, points: int = DEFAUL
                     dps: int = DEFAULT_DPS) -> list[tuple[str, int, float]]:
     """``[(route, points, error), ...]`` for the proof documents.
 
-    ``error`` is the figure ``lossproof verify`` prints: the largest error against the
+    One row per ``numeric`` route (the case's ``numeric`` and its twins).  ``error`` is the
+    figure ``lossproof verify`` prints: the largest error against the
     oracle in float64 ULPs ÷ (1 + κ), κ the condition number where it matters (the raw
     ULPs of an ill-conditioned point say nothing about the code).  Empty for a derivation
     whose result is not exportable.  The steps are not re-run (the documents report them
@@ -1040,8 +1135,8 @@ def crosscheck_rows(name: str, *, seed: int = DEFAULT_SEED, points: int = DEFAUL
     if res.error is not None:
         raise RuntimeError(f"{name}: cross-check failed: {res.error}")
     rows = []
-    for label, pair in (("exported NumPy (stable)", res.export),
-                        (res.numeric_name, res.numeric),
+    numeric = list(res.twins.items()) if res.twins else [(res.numeric_name, res.numeric)]
+    for label, pair in (("exported NumPy (stable)", res.export), *numeric,
                         ("naive lambdify", res.naive)):
         if pair is not None:
             rows.append((label, pair.points, pair.max_ulp_scaled))
@@ -1122,7 +1217,8 @@ def _why(r: DerivationResult) -> str:
         msg = r.steps_error or "steps do not verify"
         return msg[len(r.name) + 2:] if msg.startswith(r.name + ": ") else msg
     parts = []
-    for label, p in (("export", r.export), (r.numeric_name, r.numeric)):
+    numeric = list(r.twins.items()) if r.twins else [(r.numeric_name, r.numeric)]
+    for label, p in [("export", r.export), *numeric]:
         if p is None or p.passed:
             continue
         if p.error:
@@ -1358,6 +1454,17 @@ def _two_distribution_edges() -> list[Point]:
     ]
 
 
+def _zero_p_edges() -> list[Point]:
+    """Zeros in p (0 log 0 = 0) and in q where p is 0 too."""
+    return [
+        (_dyadic(0.5, 0.5, 0.0), _P3),
+        (_dyadic(0.75, 0.0, 0.25), _dyadic(0.25, 0.5, 0.25)),
+        (_dyadic(1.0, 0.0), _dyadic(0.5, 0.5)),
+        (_dyadic(0.5, 0.5, 0.0), _dyadic(0.5, 0.5 - 2.0**-40, 2.0**-40)),
+        (_dyadic(0.5, 0.5, 0.0), _dyadic(0.5, 0.5, 0.0)),            # exactly 0
+    ]
+
+
 def _joint_edges() -> list[Point]:
     return [
         (np.array([[0.25, 0.25], [0.25, 0.25]]),),                  # independent: I = 0
@@ -1401,7 +1508,8 @@ def _distillation_edges() -> list[Point]:
 def _label_smoothing_edges() -> list[Point]:
     pts = [(z, y, e) for z, y in _softmax_ce_edges()[:7] for e in (0.0, 0.1, 2.0**-40)]
     pts += [(np.array([3.0, -1.0]), _onehot(2, 0), 0.5), (np.zeros(4), _onehot(4, 2), 1.0)]
-    return pts
+    return (pts + _tw.onehot_points(12, 8, lambda rng: (rng.uniform(0.0, 1.0),))
+            + _tw.smoothable_points(13, 8))
 
 
 def _mle_bernoulli_edges() -> list[Point]:
@@ -1419,6 +1527,8 @@ _GAUSS_MODEL = {"mu1": "shift:mu", "mu2": "shift:mu",
 
 _PQ = {"p": "prob", "q": "prob"}
 
+from derive import _twins as _tw  # noqa: E402 - needs Twin and NotApplicable above
+
 CASES.update({
     "self-information-additivity": Case(
         numeric=lambda px, py, b: (_numeric("self_information")(px, base=b)
@@ -1429,45 +1539,54 @@ CASES.update({
     "ce-equals-entropy-plus-kl": Case(
         numeric=_numeric("cross_entropy"), numeric_name="numeric.cross_entropy",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        twins=_tw.CE_TWINS, invalid=_tw.PQ_INVALID,
     ),
     "cross-entropy-one-hot": Case(
         numeric=lambda q, y: _numeric("cross_entropy")(_onehot(len(q), int(y) - 1), q),
         numeric_name="numeric.cross_entropy(one-hot, q)",
         edges=_one_hot_ce_edges, fix=_simplex(0), model={"q": "prob", "y": "exact"},
+        twins=_tw.ONE_HOT_CE_TWINS,
     ),
     "entropy-chain-rule": Case(
         numeric=_numeric("joint_entropy"), numeric_name="numeric.joint_entropy",
         edges=_joint_edges, fix=_simplex(0, joint=True), model={"p": "joint"},
+        twins=_tw.CHAIN_RULE_TWINS, invalid=_tw.JOINT_INVALID,
     ),
     "mutual-information-identities": Case(
         numeric=_numeric("mutual_information"), numeric_name="numeric.mutual_information",
         edges=_joint_edges, fix=_simplex(0, joint=True), model={"p": "joint"},
+        twins=_tw.MI_TWINS, invalid=_tw.JOINT_INVALID,
     ),
     "kl-nonnegative": Case(
         numeric=_numeric("kl_divergence"), numeric_name="numeric.kl_divergence",
-        edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        edges=lambda: _two_distribution_edges() + _zero_p_edges(), fix=_simplex(0, 1),
+        model=_PQ, twins=_tw.KL_TWINS, invalid=_tw.PQ_INVALID,
     ),
     "entropy-maximum-uniform": Case(
         numeric=_numeric("entropy"), numeric_name="numeric.entropy",
         edges=lambda: [(p,) for p, _ in _two_distribution_edges()] + [(_dyadic(1.0, 0.0),)],
         fix=_simplex(0), model={"p": "prob"},
+        twins=_tw.ENTROPY_TWINS, invalid=_tw.ENTROPY_INVALID,
     ),
     "perplexity-base-invariance": Case(
         numeric=lambda p, q: _numeric("perplexity")(_numeric("cross_entropy")(p, q)),
         numeric_name="numeric.perplexity(numeric.cross_entropy)",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        twins=_tw.PERPLEXITY_TWINS,
     ),
     "perplexity-of-cross-entropy": Case(
         numeric=lambda p, q: _numeric("perplexity")(_numeric("cross_entropy")(p, q)),
         numeric_name="numeric.perplexity(numeric.cross_entropy)",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
     ),
-    "mse-vs-bce-gradient": Case(edges=_bce_gradient_edges, model={"y": "prob"}),
+    "mse-vs-bce-gradient": Case(edges=_bce_gradient_edges, model={"y": "prob"},
+                                twins=_tw.MSE_GRAD_TWINS),
     "label-smoothing": Case(
         numeric=lambda z, y, e: _numeric("softmax_cross_entropy_grad")(z, y, label_smoothing=e),
         numeric_name="numeric.softmax_cross_entropy_grad(label_smoothing=ε)",
         edges=_label_smoothing_edges, fix=_simplex(1),
         model={"z": "shift", "y": "prob", "epsilon": "prob"},
+        twins=_tw.LABEL_SMOOTHING_TWINS, invalid=_tw.LABEL_SMOOTHING_INVALID,
     ),
     "distillation-gradient": Case(
         numeric=lambda s, t, T: _numeric("distillation_loss_grad")(s, t, temperature=T),
@@ -1478,22 +1597,25 @@ CASES.update({
         numeric=_numeric("binary_cross_entropy_with_logits"),
         numeric_name="numeric.binary_cross_entropy_with_logits",
         edges=_bce_gradient_edges, model={"y": "prob"},
+        twins=_tw.BINARY_TWINS, invalid=_tw.BINARY_INVALID,
     ),
     "softmax-shift-invariance": Case(
         numeric=_numeric("softmax"), numeric_name="numeric.softmax",
         edges=_softmax_edges, model={"z": "shift"},
+        twins=_tw.SOFTMAX_TWINS, invalid=_tw.SOFTMAX_INVALID,
     ),
     "temperature-softmax-gradient": Case(
         numeric=lambda z, y, t: _numeric("softmax_cross_entropy_grad")(z, y, temperature=t),
         numeric_name="numeric.softmax_cross_entropy_grad(temperature=T)",
         edges=_temperature_edges, fix=_simplex(1), model={"z": "shift", "y": "prob"},
+        twins=_tw.TEMPERATURE_TWINS, invalid=_tw.TEMPERATURE_INVALID,
     ),
     "mle-categorical": Case(edges=_mle_categorical_edges, model={"n": "exact"}, share=0.5),
     "mle-gaussian": Case(edges=_mle_gaussian_edges, model={"x": "shift"}, share=0.5),
     "mse-is-gaussian-nll": Case(
         numeric=lambda yhat, y, sigma: _numeric_mean("gaussian_nll")(y, yhat, sigma),
         numeric_name="mean of numeric.gaussian_nll",
-        edges=_mse_nll_edges,
+        edges=_mse_nll_edges, twins=_tw.MSE_NLL_TWINS,
     ),
     "nll-equals-cross-entropy": Case(
         numeric=lambda q, t: _numeric_mean("cross_entropy")(t, q),
@@ -1501,7 +1623,7 @@ CASES.update({
         edges=_nll_ce_edges, fix=_simplex(0), model={"q": "prob", "t": "exact"},
     ),
     "sigmoid-derivative": Case(
-        edges=lambda: [(z,) for z in _LOGIT_EDGES],
+        edges=lambda: [(z,) for z in _LOGIT_EDGES], twins=_tw.SIGMOID_TWINS,
     ),
     "bce-gradient": Case(
         numeric=_numeric("binary_cross_entropy_with_logits_grad"),
@@ -1516,7 +1638,9 @@ CASES.update({
     "softmax-ce-gradient": Case(
         numeric=_numeric("softmax_cross_entropy_grad"),
         numeric_name="numeric.softmax_cross_entropy_grad",
-        edges=_softmax_ce_edges, fix=_simplex(1), model={"z": "shift", "y": "prob"},
+        edges=lambda: _softmax_ce_edges() + _tw.onehot_points(11, 8),
+        fix=_simplex(1), model={"z": "shift", "y": "prob"},
+        twins=_tw.SOFTMAX_CE_TWINS, invalid=_tw.SOFTMAX_CE_INVALID,
     ),
     "gaussian-kl": Case(
         numeric=_numeric("gaussian_kl"), numeric_name="numeric.gaussian_kl",

@@ -208,7 +208,7 @@ class TestReport:
         for d in doc["derivations"]:
             assert set(d) == {"name", "title", "exportable", "passed", "error", "steps",
                               "points", "adversarial_points", "budget", "max_condition",
-                              "numeric_function", "pairs", "seconds"}
+                              "numeric_function", "pairs", "numeric_twins", "seconds"}
             assert set(d["steps"]) == {"total", "symbolic", "numeric", "passed", "error",
                                        "seconds", "cached"}
             assert set(d["budget"]) == {"kind", "ulp", "why"}
@@ -262,7 +262,8 @@ class TestStepsCache:
 
     def test_crosscheck_rows_for_the_proof_documents(self):
         rows = verify.crosscheck_rows("sigmoid-derivative", points=4)
-        assert [r[0] for r in rows] == ["exported NumPy (stable)", "naive lambdify"]
+        assert [r[0] for r in rows] == ["exported NumPy (stable)", "numeric.sigmoid: σ(z) σ(-z)",
+                                        "naive lambdify"]
         assert verify.crosscheck_rows("mvn-kl") == []
 
 
