@@ -24,12 +24,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
 import numpy as np
 
-from derive.verify import NotApplicable, Point, Twin
+Point = tuple  # the exported function's positional arguments (as in derive.verify)
 
 __all__ = [
     "BINARY_TWINS",
@@ -47,9 +48,37 @@ __all__ = [
     "SOFTMAX_CE_TWINS",
     "SOFTMAX_TWINS",
     "TEMPERATURE_TWINS",
+    "NotApplicable",
+    "Twin",
+    "mvn_edges",
     "onehot_points",
     "smoothable_points",
 ]
+
+
+class NotApplicable(Exception):
+    """Raised by a :class:`Twin` at a point outside its scope (skipped there, not failed)."""
+
+
+@dataclass(frozen=True)
+class Twin:
+    """One more ``numeric`` route to a derivation's result (see ``derive.verify.Case``).
+
+    fn
+        ``fn(*args) -> array``, called with the exported function's arguments; it may
+        raise :class:`NotApplicable` where it does not apply (an integer-label route at a
+        target that is not one-hot); a twin that applies nowhere is a failure.
+    name
+        How it is shown (``"numeric.softplus: y softplus(-z) + (1 - y) softplus(z)"``).
+    invalid
+        ``() -> [Point, ...]``: inputs the twin must refuse with ``ValueError`` (a
+        negative probability, a distribution not summing to 1, a label out of range, NaN);
+        a twin that returns anything there fails.
+    """
+
+    fn: Callable[..., Any]
+    name: str
+    invalid: Callable[[], list[Point]] = lambda: []
 
 
 def _np() -> Any:
@@ -393,3 +422,54 @@ ONE_HOT_CE_TWINS = (
          lambda: [(np.array([0.5, 0.25, 0.25]), 0.0), (np.array([0.5, 0.25, 0.25]), 4.0),
                   (np.array([0.5, np.nan, 0.25]), 1.0)]),
 )
+
+
+# ------------------------------------------------------------ multivariate normal KL
+
+def _spd(rng: random.Random, k: int, eigenvalues: tuple[float, ...] | None = None,
+         ) -> np.ndarray:
+    """A symmetric positive definite ``k × k`` matrix ``Q diag(λ) Qᵀ`` (exactly symmetric)."""
+    q, _ = np.linalg.qr(np.array([[rng.gauss(0.0, 1.0) for _ in range(k)] for _ in range(k)]))
+    lam = eigenvalues or tuple(rng.uniform(0.5, 2.0) for _ in range(k))
+    a = (q * np.array(lam)) @ q.T
+    return (a + a.T) / 2
+
+
+def mvn_edges() -> list[Point]:
+    """Adversarial points of ``mvn-kl``: random SPD covariances at k = 3 (the random domain
+    stops at 2), identical and nearly equal distributions, ill-conditioned covariances
+    (condition numbers 1e8 and 1e12), scales 1e-150 and 1e150 and a ratio of 1e12."""
+    rng = random.Random(21)
+    pts: list[Point] = []
+    for _ in range(6):
+        mu1 = np.array([rng.uniform(-1, 1) for _ in range(3)])
+        mu2 = np.array([rng.uniform(-1, 1) for _ in range(3)])
+        pts.append((mu1, _spd(rng, 3), mu2, _spd(rng, 3)))
+    for k in (1, 2, 3):
+        mu, s = np.array([0.25, -0.5, 1.0][:k]), _spd(rng, k)
+        pts.append((mu, s, mu, s))                                       # exactly 0
+        pts.append((mu, s, mu + 2.0**-30, s))                            # Δμ only
+        pts.append((mu, s, mu, s * (1 + 2.0**-30)))                      # Σ ratio 1 + 1e-9
+        pts.append((mu, s, mu + 1e-8, s + 1e-9 * np.eye(k)))
+    for cond in (1e8, 1e12):
+        s = _spd(rng, 2, (1.0, 1.0 / cond))
+        pts.append((np.zeros(2), s, np.array([1e-7, 0.0]), s))
+        pts.append((np.zeros(2), s, np.zeros(2), _spd(rng, 2)))
+        pts.append((np.zeros(2), _spd(rng, 2), np.array([0.5, -0.5]), s))
+    for scale in (1e-150, 1e150):
+        s1, s2 = _spd(rng, 2) * scale, _spd(rng, 2) * scale
+        pts.append((np.zeros(2), s1, np.full(2, 0.5 * scale**0.5), s2))
+    pts.append((np.zeros(2), 1e-6 * np.eye(2), np.zeros(2), 1e6 * np.eye(2)))
+    pts.append((np.zeros(2), 1e6 * np.eye(2), np.zeros(2), 1e-6 * np.eye(2)))
+    return pts
+
+
+def _bad_mvn() -> list[Point]:
+    eye, mu = np.eye(2), np.zeros(2)
+    return [(mu, np.array([[1.0, 2.0], [2.0, 1.0]]), mu, eye),      # not positive definite
+            (mu, eye, mu, np.array([[1.0, 0.5], [0.0, 1.0]])),      # not symmetric
+            (np.array([0.0, np.nan]), eye, mu, eye),                # NaN
+            (mu, eye, np.zeros(3), eye)]                            # shapes differ
+
+
+MVN_INVALID = _bad_mvn

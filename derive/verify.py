@@ -112,6 +112,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from derive._twins import NotApplicable, Twin
+
 __all__ = [
     "CASES",
     "COND",
@@ -264,31 +266,6 @@ class Case:
     model: Mapping[str, str] = field(default_factory=dict)
     share: float = 1.0
     twins: tuple[Twin, ...] = ()
-    invalid: Callable[[], list[Point]] = lambda: []
-
-
-class NotApplicable(Exception):
-    """Raised by a :class:`Twin` at a point outside its scope (skipped there, not failed)."""
-
-
-@dataclass(frozen=True)
-class Twin:
-    """One more ``numeric`` route to a derivation's result (see :attr:`Case.twins`).
-
-    fn
-        ``fn(*args) -> array``, called with the exported function's arguments; it may
-        raise :class:`NotApplicable` where it does not apply (an integer-label route at a
-        target that is not one-hot); a twin that applies nowhere is a failure.
-    name
-        How it is shown (``"numeric.softplus: y softplus(-z) + (1 - y) softplus(z)"``).
-    invalid
-        ``() -> [Point, ...]``: inputs the twin must refuse with ``ValueError`` (a
-        negative probability, a distribution not summing to 1, a label out of range, NaN);
-        a twin that returns anything there fails.
-    """
-
-    fn: Callable[..., Any]
-    name: str
     invalid: Callable[[], list[Point]] = lambda: []
 
 
@@ -1527,7 +1504,7 @@ _GAUSS_MODEL = {"mu1": "shift:mu", "mu2": "shift:mu",
 
 _PQ = {"p": "prob", "q": "prob"}
 
-from derive import _twins as _tw  # noqa: E402 - needs Twin and NotApplicable above
+from derive import _twins as _tw  # noqa: E402
 
 CASES.update({
     "self-information-additivity": Case(
@@ -1659,5 +1636,10 @@ CASES.update({
     ),
     "mle-bernoulli": Case(
         edges=_mle_bernoulli_edges, model={"y": "exact"}, share=0.5,
+    ),
+    "mvn-kl": Case(
+        numeric=_numeric("mvn_kl"), numeric_name="numeric.mvn_kl",
+        edges=_tw.mvn_edges, model={"mu1": "shift:mu", "mu2": "shift:mu"}, share=0.5,
+        invalid=_tw.MVN_INVALID,
     ),
 })

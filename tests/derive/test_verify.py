@@ -182,7 +182,7 @@ class TestCrossCheck:
         assert not r.export.passed  # 1e-3 ULP: only exact results pass
 
 
-# the second stands in for a relation-only derivation (mvn-kl's steps take seconds)
+# the second stands in for a relation-only derivation (none is registered)
 REPORT_NAMES = ("sigmoid-derivative", "bce-probability-gradient")
 
 
@@ -260,11 +260,16 @@ class TestStepsCache:
         assert not verify_one("bce-probability-gradient", points=0, cache=False).steps_cached
         assert not verify_one("bce-probability-gradient", points=0, dps=70).steps_cached
 
-    def test_crosscheck_rows_for_the_proof_documents(self):
+    def test_crosscheck_rows_for_the_proof_documents(self, monkeypatch):
         rows = verify.crosscheck_rows("sigmoid-derivative", points=4)
         assert [r[0] for r in rows] == ["exported NumPy (stable)", "numeric.sigmoid: σ(z) σ(-z)",
                                         "naive lambdify"]
-        assert verify.crosscheck_rows("mvn-kl") == []
+        rows = verify.crosscheck_rows("mvn-kl", points=4)
+        assert [r[0] for r in rows] == ["exported NumPy (stable)", "numeric.mvn_kl",
+                                        "naive lambdify"]
+        # every registered result is exportable now: a relation-only one has no rows
+        monkeypatch.setattr(verify, "_exportable", lambda n: False)
+        assert verify.crosscheck_rows("mvn-kl", points=4) == []
 
 
 def test_a_case_without_numeric_shows_a_dash():
