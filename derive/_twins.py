@@ -37,6 +37,7 @@ __all__ = [
     "CE_TWINS",
     "CHAIN_RULE_TWINS",
     "ENTROPY_TWINS",
+    "INVALID",
     "KL_TWINS",
     "LABEL_SMOOTHING_TWINS",
     "MI_TWINS",
@@ -258,21 +259,26 @@ def _bad_binary_target() -> list[Point]:
     return [(0.5, 1.5), (0.5, -0.25), (0.5, math.nan), (math.nan, 0.5)]
 
 
+def _nan_logit() -> list[Point]:
+    return [(math.nan, 0.5)]
+
+
 BINARY_TWINS = (
     Twin(lambda z, y: _mix(y, _np().softplus(-z), _np().softplus(z)),
-         "numeric.softplus: y softplus(-z) + (1 - y) softplus(z)"),
+         "numeric.softplus: y softplus(-z) + (1 - y) softplus(z)", _nan_logit),
     Twin(lambda z, y: _mix(y, -_np().log_sigmoid(z), -_np().log_sigmoid(-z)),
-         "numeric.log_sigmoid: -y log σ(z) - (1 - y) log σ(-z)"),
-    Twin(_lse_rows, "numeric.logsumexp([0, ∓z])"),
-    Twin(_lse_axis0, "numeric.logsumexp([[0, 0], [-z, z]], axis=0)"),
-    Twin(_two_class_log_softmax, "numeric.log_softmax([z, 0])"),
+         "numeric.log_sigmoid: -y log σ(z) - (1 - y) log σ(-z)", _nan_logit),
+    Twin(_lse_rows, "numeric.logsumexp([0, ∓z])", _nan_logit),
+    Twin(_lse_axis0, "numeric.logsumexp([[0, 0], [-z, z]], axis=0)", _nan_logit),
+    Twin(_two_class_log_softmax, "numeric.log_softmax([z, 0])", _nan_logit),
     Twin(lambda z, y: _np().softmax_cross_entropy(_pair(z), np.array([y, 1.0 - y])),
          "numeric.softmax_cross_entropy([z, 0], [y, 1 - y])", _bad_binary_target),
     Twin(lambda z, y: _np().softmax_cross_entropy(_pair(2.0 * z), np.array([y, 1.0 - y]),
                                                   temperature=2.0),
          "numeric.softmax_cross_entropy([2z, 0], [y, 1 - y], temperature=2)",
          _bad_binary_target),
-    Twin(_two_class_labels, "numeric.softmax_cross_entropy(class indices 0 and 1)"),
+    Twin(_two_class_labels, "numeric.softmax_cross_entropy(class indices 0 and 1)",
+         _nan_logit),
 )
 BINARY_INVALID = _bad_binary_target
 
@@ -353,11 +359,16 @@ def _binary_ce(p: np.ndarray, q: np.ndarray) -> Any:
     return _np().binary_cross_entropy(q[0], p[0])
 
 
+def _nan_distribution() -> list[Point]:
+    """NaN in p: a NaN teacher logit (the logits need no normalisation to refuse)."""
+    return [(np.array([0.5, np.nan, 0.25]), np.array([0.5, 0.25, 0.25]))]
+
+
 KL_TWINS = (
     Twin(lambda p, q: _kl_by_distillation(p, q, 1.0),
-         "numeric.distillation_loss(log q, log p, temperature=1)"),
+         "numeric.distillation_loss(log q, log p, temperature=1)", _nan_distribution),
     Twin(lambda p, q: _kl_by_distillation(p, q, 2.0),
-         "numeric.distillation_loss(2 log q, 2 log p, temperature=2) / 4"),
+         "numeric.distillation_loss(2 log q, 2 log p, temperature=2) / 4", _nan_distribution),
     Twin(lambda p, q: _to_nats(_np().kl_divergence(p, q, base=2)),
          "numeric.kl_divergence(base=2) × ln 2", _bad_pq),
     Twin(lambda p, q: _np().kl_divergence(p[:, None], q[:, None], axis=0)[0],
@@ -473,3 +484,28 @@ def _bad_mvn() -> list[Point]:
 
 
 MVN_INVALID = _bad_mvn
+
+
+# ------------------------------------------------ invalid inputs of the other routes
+
+#: Derivation name -> inputs its ``numeric`` route must refuse with ``ValueError``.
+INVALID: dict[str, Callable[[], list[Point]]] = {
+    "self-information-additivity": lambda: [(1.5, 0.5, 2.0), (0.5, -0.1, 2.0),
+                                            (0.5, 0.5, 1.0), (math.nan, 0.5, 2.0)],
+    "cross-entropy-one-hot": lambda: [(np.array([0.5, 0.25, 0.125]), 1.0),
+                                      (np.array([1.25, -0.25, 0.0]), 1.0)],
+    "perplexity": _bad_pq,
+    "distillation-gradient": lambda: [(np.zeros(3), np.ones(3), 0.0),
+                                      (np.zeros(3), np.ones(3), -2.0),
+                                      (_NAN3, np.ones(3), 1.0), (np.zeros(3), _NAN3, 1.0)],
+    "bce": _bad_binary_target,
+    "bce-probability": lambda: [(1.5, 0.5), (0.5, -0.1), (math.nan, 0.5)],
+    "gaussian-kl": lambda: [(0.0, 0.0, 0.0, 1.0), (0.0, 1.0, 0.0, -1.0),
+                            (math.nan, 1.0, 0.0, 1.0)],
+    "gaussian-entropy": lambda: [(-1.0,), (0.0,), (math.nan,)],
+    "nll-equals-cross-entropy": lambda: [
+        (np.array([[0.5, 0.25, 0.125]]), np.array([[1.0, 0.0, 0.0]])),
+        (np.array([[0.5, 0.5, 0.0]]), np.array([[1.25, -0.25, 0.0]]))],
+    "mse-is-gaussian-nll": lambda: [(np.ones(2), np.zeros(2), 0.0),
+                                    (np.ones(2), np.array([0.0, np.nan]), 1.0)],
+}

@@ -1512,6 +1512,7 @@ CASES.update({
                                    + _numeric("self_information")(py, base=b)),
         numeric_name="numeric.self_information(p_x) + (p_y)",
         edges=_self_information_edges, model={"p_x": "prob", "p_y": "prob"},
+        invalid=_tw.INVALID["self-information-additivity"],
     ),
     "ce-equals-entropy-plus-kl": Case(
         numeric=_numeric("cross_entropy"), numeric_name="numeric.cross_entropy",
@@ -1522,7 +1523,7 @@ CASES.update({
         numeric=lambda q, y: _numeric("cross_entropy")(_onehot(len(q), int(y) - 1), q),
         numeric_name="numeric.cross_entropy(one-hot, q)",
         edges=_one_hot_ce_edges, fix=_simplex(0), model={"q": "prob", "y": "exact"},
-        twins=_tw.ONE_HOT_CE_TWINS,
+        twins=_tw.ONE_HOT_CE_TWINS, invalid=_tw.INVALID["cross-entropy-one-hot"],
     ),
     "entropy-chain-rule": Case(
         numeric=_numeric("joint_entropy"), numeric_name="numeric.joint_entropy",
@@ -1549,12 +1550,13 @@ CASES.update({
         numeric=lambda p, q: _numeric("perplexity")(_numeric("cross_entropy")(p, q)),
         numeric_name="numeric.perplexity(numeric.cross_entropy)",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
-        twins=_tw.PERPLEXITY_TWINS,
+        twins=_tw.PERPLEXITY_TWINS, invalid=_tw.INVALID["perplexity"],
     ),
     "perplexity-of-cross-entropy": Case(
         numeric=lambda p, q: _numeric("perplexity")(_numeric("cross_entropy")(p, q)),
         numeric_name="numeric.perplexity(numeric.cross_entropy)",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        invalid=_tw.INVALID["perplexity"],
     ),
     "mse-vs-bce-gradient": Case(edges=_bce_gradient_edges, model={"y": "prob"},
                                 twins=_tw.MSE_GRAD_TWINS),
@@ -1569,6 +1571,7 @@ CASES.update({
         numeric=lambda s, t, T: _numeric("distillation_loss_grad")(s, t, temperature=T),
         numeric_name="numeric.distillation_loss_grad",
         edges=_distillation_edges, model={"s": "shift", "t": "shift"}, share=0.5,
+        invalid=_tw.INVALID["distillation-gradient"],
     ),
     "binary-as-two-class-softmax": Case(
         numeric=_numeric("binary_cross_entropy_with_logits"),
@@ -1593,11 +1596,13 @@ CASES.update({
         numeric=lambda yhat, y, sigma: _numeric_mean("gaussian_nll")(y, yhat, sigma),
         numeric_name="mean of numeric.gaussian_nll",
         edges=_mse_nll_edges, twins=_tw.MSE_NLL_TWINS,
+        invalid=_tw.INVALID["mse-is-gaussian-nll"],
     ),
     "nll-equals-cross-entropy": Case(
         numeric=lambda q, t: _numeric_mean("cross_entropy")(t, q),
         numeric_name="mean of numeric.cross_entropy",
         edges=_nll_ce_edges, fix=_simplex(0), model={"q": "prob", "t": "exact"},
+        invalid=_tw.INVALID["nll-equals-cross-entropy"],
     ),
     "sigmoid-derivative": Case(
         edges=lambda: [(z,) for z in _LOGIT_EDGES], twins=_tw.SIGMOID_TWINS,
@@ -1605,12 +1610,13 @@ CASES.update({
     "bce-gradient": Case(
         numeric=_numeric("binary_cross_entropy_with_logits_grad"),
         numeric_name="numeric.binary_cross_entropy_with_logits_grad",
-        edges=_bce_gradient_edges, model={"y": "prob"},
+        edges=_bce_gradient_edges, model={"y": "prob"}, invalid=_tw.INVALID["bce"],
     ),
     "bce-probability-gradient": Case(
         numeric=_numeric("binary_cross_entropy_grad"),
         numeric_name="numeric.binary_cross_entropy_grad",
         edges=_bce_probability_edges, model={"phat": "prob", "y": "prob"},
+        invalid=_tw.INVALID["bce-probability"],
     ),
     "softmax-ce-gradient": Case(
         numeric=_numeric("softmax_cross_entropy_grad"),
@@ -1622,17 +1628,19 @@ CASES.update({
     "gaussian-kl": Case(
         numeric=_numeric("gaussian_kl"), numeric_name="numeric.gaussian_kl",
         edges=_gaussian_kl_edges, model=_GAUSS_MODEL, share=0.5,
+        invalid=_tw.INVALID["gaussian-kl"],
     ),
     "gaussian-kl-stable-form": Case(
         numeric=_numeric("gaussian_kl"), numeric_name="numeric.gaussian_kl",
         edges=_gaussian_kl_edges, model=_GAUSS_MODEL, share=0.5,
+        invalid=_tw.INVALID["gaussian-kl"],
     ),
     "gaussian-entropy": Case(
         numeric=_numeric("gaussian_entropy"), numeric_name="numeric.gaussian_entropy",
         edges=lambda: [(s,) for s in (5e-324, 1e-300, 1e-8, 0.24197072451914337,
                                       _nextafter(0.24197072451914337), 1.0, 30.0, 1e8, 1e300,
                                       1.7976931348623157e308)],
-        share=0.5,
+        share=0.5, invalid=_tw.INVALID["gaussian-entropy"],
     ),
     "mle-bernoulli": Case(
         edges=_mle_bernoulli_edges, model={"y": "exact"}, share=0.5,

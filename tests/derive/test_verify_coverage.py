@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 import numeric
+import numeric._gaussian
 import numeric._information
 import numeric._losses
-from derive.verify import CASES, verify_one
+from derive.verify import CASES, Twin, _accepts_invalid, verify_one
 
 OFF = 1e-13  # relative size of a planted value bug (~450 ULP)
 
@@ -158,6 +159,14 @@ BUGS: list[tuple[str, str, str, tuple[Any, str, Callable[[Callable], Callable]]]
      (numeric._losses, "_check_label_smoothing", lambda f: lambda value, name: float(value))),
     ("temperature-check", None, "temperature-softmax-gradient",
      (numeric._losses, "_check_temperature", lambda f: lambda t, name="temperature": float(t))),
+    ("positive-sigma-check", None, "gaussian-kl",
+     (numeric._gaussian, "check_positive", lambda f: _no_check)),
+    ("unit-interval-check", None, "bce-probability-gradient",
+     (numeric._losses, "check_unit_interval", lambda f: _no_check)),
+    ("joint-table-check", None, "mutual-information-identities",
+     (numeric._information, "check_joint", lambda f: _no_check)),
+    ("base-check", None, "self-information-additivity",
+     (numeric._information, "check_base", lambda f: lambda base: float(base))),
 ]
 
 
@@ -188,6 +197,19 @@ class TestVerifyOne:
     def test_every_public_numeric_function_has_a_planted_bug(self):
         planted = {fn for _, fn, _, _ in BUGS if fn is not None}
         assert planted == set(numeric.__all__)
+
+    def test_every_numeric_route_declares_inputs_it_must_refuse(self):
+        for name, case in CASES.items():
+            routes = [Twin(case.numeric, case.numeric_name, case.invalid)] if case.numeric else []
+            for route in routes + list(case.twins):
+                assert route.invalid(), f"{name}: {route.name} declares no invalid input"
+                assert _accepts_invalid(route) is None, (name, route.name)
+
+    def test_a_route_that_returns_a_number_for_an_invalid_input_fails(self):
+        accepting = Twin(lambda p, q: 0.0, "returns 0", lambda: [(np.array([2.0, -1.0]),
+                                                                  np.array([0.5, 0.5]))])
+        assert "accepted the invalid input ([2.0, -1.0], [0.5, 0.5])" in _accepts_invalid(
+            accepting)
 
     def test_every_twin_is_named_once_per_derivation(self):
         for name, case in CASES.items():
