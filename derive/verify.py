@@ -68,7 +68,9 @@ Derivation::
     numeric_function    str | null: the ``numeric`` function compared, null for "—"
     pairs               {"export_vs_oracle": Pair | null, "numeric_vs_oracle": Pair | null,
                          "naive_vs_oracle": Pair | null, "export_vs_numeric": Pair | null}
-                        (numeric_vs_oracle: the worst over ``numeric_twins``)
+                        (numeric_vs_oracle: the worst over ``numeric_twins``; its
+                        counts of points over budget and non-finite outputs are summed
+                        over them, ``points`` is the largest)
     numeric_twins       {str: Pair}: every ``numeric`` route (the case's ``numeric`` and
                         its twins) against the oracle, by name; a route's ``error`` also
                         reports an invalid input it accepted
@@ -827,7 +829,7 @@ def _worst(named: dict[str, PairStats]) -> PairStats:
     worst = max(pairs, key=lambda p: (p.error is not None, p.max_budget_ratio
                                       if p.max_budget_ratio == p.max_budget_ratio else math.inf))
     out = PairStats(**{**asdict(worst), "worst": worst.worst})
-    out.points = sum(p.points for p in pairs)
+    out.points = max(p.points for p in pairs)  # the points (each route's are a subset)
     out.over_budget = sum(p.over_budget for p in pairs)
     out.nonfinite = sum(p.nonfinite for p in pairs)
     for attr in ("max_ulp", "max_ulp_scaled", "max_rel"):

@@ -9,6 +9,7 @@ below anything a plot or a loose ``allclose`` would notice.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -215,3 +216,41 @@ class TestVerifyOne:
         for name, case in CASES.items():
             names = [t.name for t in case.twins] + [case.numeric_name]
             assert len(names) == len(set(names)), name
+
+
+class TestTwinsInTheEngine:
+    def test_the_report_lists_every_numeric_route(self):
+        res = verify_one("binary-as-two-class-softmax", steps=False, points=4)
+        names = [CASES["binary-as-two-class-softmax"].numeric_name,
+                 *(t.name for t in CASES["binary-as-two-class-softmax"].twins)]
+        assert list(res.twins) == names
+        assert list(res.to_dict()["numeric_twins"]) == names
+        assert res.numeric.points == max(p.points for p in res.twins.values())
+
+    def test_the_numeric_column_is_the_worst_twin(self, monkeypatch):
+        monkeypatch.setattr(numeric, "softplus", _off(numeric.softplus))
+        res = verify_one("binary-as-two-class-softmax", steps=False, points=4)
+        bad = res.twins["numeric.softplus: y softplus(-z) + (1 - y) softplus(z)"]
+        assert not bad.passed and not res.numeric.passed
+        assert res.numeric.max_ulp_scaled == max(p.max_ulp_scaled for p in res.twins.values())
+        assert res.numeric.over_budget == sum(p.over_budget for p in res.twins.values())
+
+    def test_a_twin_that_applies_nowhere_fails(self, monkeypatch):
+        from derive._twins import NotApplicable
+
+        def never(*args):
+            raise NotApplicable("never")
+
+        case = CASES["sigmoid-derivative"]
+        monkeypatch.setitem(CASES, "sigmoid-derivative", dataclasses.replace(
+            case, twins=(Twin(never, "never applies", lambda: [(float("nan"),)]),)))
+        res = verify_one("sigmoid-derivative", steps=False, points=4)
+        assert not res.passed
+        assert res.twins["never applies"].error == "applies at none of the points"
+
+    def test_an_integer_label_twin_is_skipped_where_the_target_is_not_one_hot(self):
+        res = verify_one("softmax-ce-gradient", steps=False, points=8)
+        labels = res.twins["numeric.softmax_cross_entropy_grad(class index)"]
+        probabilities = res.twins["numeric.softmax_cross_entropy_grad"]
+        assert 0 < labels.points < probabilities.points
+
