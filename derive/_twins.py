@@ -21,6 +21,7 @@ a different ``numeric`` function (or branch: integer labels, label smoothing, te
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable
@@ -51,7 +52,9 @@ __all__ = [
     "TEMPERATURE_TWINS",
     "NotApplicable",
     "Twin",
+    "accepts_invalid",
     "mvn_edges",
+    "numeric_routes",
     "onehot_points",
     "smoothable_points",
 ]
@@ -509,3 +512,64 @@ INVALID: dict[str, Callable[[], list[Point]]] = {
     "mse-is-gaussian-nll": lambda: [(np.ones(2), np.zeros(2), 0.0),
                                     (np.ones(2), np.array([0.0, np.nan]), 1.0)],
 }
+
+
+# ------------------------------------------------- the engine's view of the routes
+
+
+def numeric_routes(case: Any, res: Any, stats: dict[str, Any]) -> None:
+    """Called by ``derive.verify`` after the comparisons: every ``numeric`` route of
+    ``case`` (its ``numeric`` adapter, then its twins) by name in ``res.twins`` — failed
+    where it applied at no point or accepted one of its invalid inputs — and their worst as
+    ``res.numeric``.  ``stats`` holds the routes' pairs under ``"numeric"`` and
+    ``"twin:<name>"``."""
+    routes = ([Twin(case.numeric, case.numeric_name, case.invalid)] if case.numeric else [])
+    routes += list(case.twins)
+    for t in routes:
+        st = stats["numeric" if t.fn is case.numeric else f"twin:{t.name}"]
+        if st.error is None and st.points == 0 and res.points:
+            st.error = "applies at none of the points"
+        if st.error is None:
+            st.error = accepts_invalid(t)
+        res.twins[t.name] = st
+    res.numeric = _worst(res.twins) if res.twins else None
+    if case.numeric is None and case.twins:
+        res.numeric_name = case.twins[0].name
+
+
+def accepts_invalid(twin: Twin) -> str | None:
+    """``None`` if ``twin`` refuses each of its invalid inputs with ``ValueError``; else
+    what it did instead."""
+    from derive.verify import _format_point
+
+    for pt in twin.invalid():
+        try:
+            with np.errstate(all="ignore"):
+                got = twin.fn(*pt)
+        except ValueError:
+            continue
+        except Exception as exc:  # NotApplicable or another exception: not a refusal
+            return (f"invalid input {_format_point(pt)} raised {type(exc).__name__}: {exc}, "
+                    f"not ValueError")
+        return f"accepted the invalid input {_format_point(pt)} (returned {got!r})"
+    return None
+
+
+def _worst(named: dict[str, Any]) -> Any:
+    """One pair (``derive.verify.PairStats``) summarising several routes: the worst
+    figures, its over-budget and non-finite counts summed, failing if any route fails."""
+    pairs = list(named.values())
+    if len(pairs) == 1:
+        return pairs[0]
+    worst = max(pairs, key=lambda p: (p.error is not None, p.max_budget_ratio
+                                      if p.max_budget_ratio == p.max_budget_ratio else math.inf))
+    out = dataclasses.replace(worst)
+    out.points = max(p.points for p in pairs)  # the points (each route's are a subset)
+    out.over_budget = sum(p.over_budget for p in pairs)
+    out.nonfinite = sum(p.nonfinite for p in pairs)
+    for attr in ("max_ulp", "max_ulp_scaled", "max_rel"):
+        vals = [getattr(p, attr) for p in pairs]
+        setattr(out, attr, math.inf if any(v != v for v in vals) else max(vals))
+    out.error = next((f"{n}: {p.error}" for n, p in named.items() if p.error is not None),
+                     None)
+    return out

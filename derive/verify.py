@@ -114,7 +114,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from derive._twins import NotApplicable, Twin
+from derive._twins import NotApplicable, Twin, numeric_routes
 
 __all__ = [
     "CASES",
@@ -784,60 +784,9 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
                            [2 * b for b in budgets], pt, 2 * case.budget.ulp)
     res.max_condition = max_cond if case.budget.kind == "cond" else None
     res.export = stats.get("export")
-    _numeric_twins(case, res, stats)
+    numeric_routes(case, res, stats)
     res.naive = stats.get("naive")
     res.export_vs_numeric = vs_numeric
-
-
-def _numeric_twins(case: Case, res: DerivationResult, stats: dict[str, PairStats]) -> None:
-    """Every ``numeric`` route by name (refusing its invalid inputs, applied somewhere),
-    and their worst as ``res.numeric``."""
-    routes = ([Twin(case.numeric, case.numeric_name, case.invalid)] if case.numeric else [])
-    routes += list(case.twins)
-    for t in routes:
-        st = stats["numeric" if t.fn is case.numeric else f"twin:{t.name}"]
-        if st.error is None and st.points == 0 and res.points:
-            st.error = "applies at none of the points"
-        if st.error is None:
-            st.error = _accepts_invalid(t)
-        res.twins[t.name] = st
-    res.numeric = _worst(res.twins) if res.twins else None
-    if case.numeric is None and case.twins:
-        res.numeric_name = case.twins[0].name
-
-
-def _accepts_invalid(twin: Twin) -> str | None:
-    """``None`` if ``twin`` refuses each of its invalid inputs with ``ValueError``."""
-    for pt in twin.invalid():
-        try:
-            with np.errstate(all="ignore"):
-                got = twin.fn(*pt)
-        except ValueError:
-            continue
-        except Exception as exc:  # NotApplicable or another exception: not a refusal
-            return (f"invalid input {_format_point(pt)} raised {type(exc).__name__}: {exc}, "
-                    f"not ValueError")
-        return f"accepted the invalid input {_format_point(pt)} (returned {got!r})"
-    return None
-
-
-def _worst(named: dict[str, PairStats]) -> PairStats:
-    """One pair summarising several routes: the worst figures, failing if any fails."""
-    pairs = list(named.values())
-    if len(pairs) == 1:
-        return pairs[0]
-    worst = max(pairs, key=lambda p: (p.error is not None, p.max_budget_ratio
-                                      if p.max_budget_ratio == p.max_budget_ratio else math.inf))
-    out = PairStats(**{**asdict(worst), "worst": worst.worst})
-    out.points = max(p.points for p in pairs)  # the points (each route's are a subset)
-    out.over_budget = sum(p.over_budget for p in pairs)
-    out.nonfinite = sum(p.nonfinite for p in pairs)
-    for attr in ("max_ulp", "max_ulp_scaled", "max_rel"):
-        vals = [getattr(p, attr) for p in pairs]
-        setattr(out, attr, math.inf if any(v != v for v in vals) else max(vals))
-    out.error = next((f"{n}: {p.error}" for n, p in named.items() if p.error is not None),
-                     None)
-    return out
 
 
 # --------------------------------------------------------------- the steps' cache
