@@ -67,7 +67,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from derive import _kernels
+from derive import _export_matrix, _kernels
 from derive.core import IntegerRange
 from derive.functions import expm1mx, logratio, logsumexp, xlogy
 from derive.rewrite import RULES, STABLE_BUNDLE, stabilise, to_elementary
@@ -1339,11 +1339,27 @@ def _prepare(derivation, naive: bool) -> sympy.Basic:
 
 def _generate(derivation, family: str, naive: bool) -> tuple[str, Lowered]:
     expr = _prepare(derivation, naive)
+    if _export_matrix.has_matrix_parameters(derivation):  # vectors [..., k], matrices [..., k, k]
+        return _matrix_source(derivation, expr, family, naive)
     if family == "c":
         low = lower(derivation, expr, _C_RESERVED, stable=not naive)
         return _c_source(low), low
     low = lower(derivation, expr, _PY_RESERVED, stable=not naive)
     return _python_source(low, family, naive=naive), low
+
+
+def _matrix_source(derivation, expr: sympy.Basic, family: str,
+                   naive: bool) -> tuple[str, Lowered]:
+    names = _Names(_PY_RESERVED)
+    params = {p: names.new(str(p.name if hasattr(p, "name") else p))
+              for p in derivation.parameters}
+    low = Lowered(derivation.name, derivation.title,
+                  [(n, "array", ["k"] if p.shape[1] == 1 else ["k", "k"])
+                   for p, n in params.items()], expr=expr)
+    source = _export_matrix.generate(derivation, expr, family, naive=naive, names=params,
+                                     function_name=_function_name(low),
+                                     docstring=_docstring(low))
+    return source, low
 
 
 def source_for(derivation, target: str = "python", *, naive: bool = False) -> str:

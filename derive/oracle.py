@@ -697,3 +697,8 @@ def _nll_equals_cross_entropy(q, t):
     likelihood = mpmath.fprod(mpmath.fsum(tk * qk for tk, qk in zip(ti, qi, strict=True))
                               for ti, qi in zip(t, q, strict=True))
     return -mpmath.log(likelihood) / len(q)
+
+
+# --------------------------------------------------------- oracles in their own modules
+
+from derive import _oracle_mvn  # noqa: E402,F401 - registers mvn-kl

@@ -70,8 +70,11 @@ softmax quantities are taken at the shifted logits ``z - max z`` (they are
 shift-invariant), probability vectors are perturbed on the simplex, the Gaussian KL in
 ``μ1 - μ2``.  So an ill-conditioned output (a soft-label gradient near its zero) is
 allowed what any float algorithm must lose, while a gradient returned as 0 where the
-truth is ``-e^{-40}`` is not.  A NaN or infinity where the exact value is finite always
-fails.
+truth is ``-e^{-40}`` is not.  Where the exact value is 0 and rounding the inputs would
+move it (κ infinite), the budget is absolute and tied to the inputs' scale: ``|got| <=
+budget_ulp`` ULPs of ``S = Σ_j |x_j ∂f/∂x_j|`` (a BCE gradient of 0.25 at ``z = 0,
+y = 0.5`` fails; ``S = 0.5`` there).  A NaN or infinity where the exact value is finite
+always fails, and so does anything but the same value where it is infinite or NaN.
 
 Adapters
 --------
@@ -228,9 +231,29 @@ def _hard(pt: tuple) -> tuple:
 @dataclass
 class _Expected:
     value: list          # mpf components of the quantity
-    value_cond: list     # κ per component
+    value_cond: list     # κ per component, or ("zero", S) where the value is exactly 0
     grad: list | None = None
     grad_cond: list | None = None
+
+
+def _with_zero_scales(cond_fn: Callable, args: list, vals: list, conds: list) -> list:
+    """``conds`` with ``("zero", S)`` in place of each infinite κ at an exact 0.
+
+    κ = S / |f| with S = Σ_j |x_j ∂f/∂x_j|, so the condition function at the same point,
+    with that component's value taken as 1, gives S.  (The distillation value's κ also uses
+    the value itself, through ``log p^t - log p^s - KL``: there S comes out larger by
+    ``Σ_j |v_j| p^t_j / T²``, still a multiple of the inputs' scale.)
+    """
+    out = list(conds)
+    for c, (v, k) in enumerate(zip(vals, conds, strict=True)):
+        if v == 0 and k == math.inf:
+            probe = list(vals)
+            probe[c] = mpmath.mpf(1)
+            scale = cond_fn(args, probe)[c]
+            if not math.isfinite(scale):
+                raise ArithmeticError(f"no finite input scale at an exact 0 ({args!r})")
+            out[c] = ("zero", float(scale))
+    return out
 
 
 @cache
@@ -242,12 +265,16 @@ def _expected(name: str, dtype: str, points: int, seed: int, integer_labels: boo
         args = list(pt)
         val, dps = _ref.evaluate(ref.value, args)
         with mpmath.workdps(dps):
-            cond = ref.cond_value(_ref._mp(args), val)
+            mp_args = _ref._mp(args)
+            cond = _with_zero_scales(ref.cond_value, mp_args, val,
+                                     ref.cond_value(mp_args, val))
         e = _Expected(val, cond)
         if with_grad:
             g, gdps = _ref.evaluate(ref.grad, args)
             with mpmath.workdps(gdps):
-                e.grad_cond = ref.cond_grad(_ref._mp(args), g)
+                mp_args = _ref._mp(args)
+                e.grad_cond = _with_zero_scales(ref.cond_grad, mp_args, g,
+                                                ref.cond_grad(mp_args, g))
             e.grad = g
         out.append(e)
     return tuple(out)
@@ -430,9 +457,15 @@ def _compare(res: QuantityResult, name: str, pts, idx, got: np.ndarray, exact: l
         values = np.ravel(got[row])
         for c, (g, e, k) in enumerate(zip(values, exact[i], conds[i], strict=True)):
             g = float(g)
-            ulp = ulp_error(g, e, dtype)
             rel = _rel_error(g, e)
-            budget = budget_ulp * max(1.0, k)
+            if isinstance(k, tuple):  # an exact 0: ULPs of the inputs' scale S
+                ulp = (ulp_error(g, 0, dtype) if k[1] == 0 else
+                       float(mpmath.nstr(abs(mpmath.mpf(g)) / _ulp(mpmath.mpf(k[1]), dtype), 6)))
+                budget = budget_ulp
+            else:
+                ulp = ulp_error(g, e, dtype)
+                # an infinite or NaN exact value must be matched, never forgiven by κ
+                budget = budget_ulp * max(1.0, k) if mpmath.isfinite(e) else 0.0
             finite_exact = mpmath.isfinite(e) and abs(e) <= mpmath.mpf(float(np.finfo(dtype).max))
             if not math.isfinite(g) and finite_exact:
                 res.nonfinite += 1

@@ -68,6 +68,12 @@ Derivation::
     numeric_function    str | null: the ``numeric`` function compared, null for "—"
     pairs               {"export_vs_oracle": Pair | null, "numeric_vs_oracle": Pair | null,
                          "naive_vs_oracle": Pair | null, "export_vs_numeric": Pair | null}
+                        (numeric_vs_oracle: the worst over ``numeric_twins``; its
+                        counts of points over budget and non-finite outputs are summed
+                        over them, ``points`` is the largest)
+    numeric_twins       {str: Pair}: every ``numeric`` route (the case's ``numeric`` and
+                        its twins) against the oracle, by name; a route's ``error`` also
+                        reports an invalid input it accepted
     seconds             float
 
 Pair::
@@ -106,6 +112,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from derive._twins import NotApplicable, Twin, numeric_routes
+
 __all__ = [
     "CASES",
     "COND",
@@ -116,8 +124,10 @@ __all__ = [
     "Budget",
     "Case",
     "DerivationResult",
+    "NotApplicable",
     "PairStats",
     "Report",
+    "Twin",
     "crosscheck_rows",
     "format_table",
     "run",
@@ -241,6 +251,11 @@ class Case:
     share
         The fraction of ``points`` drawn at random for this derivation (rounded up): 1/2
         where each reference is a quadrature or a maximisation.
+    twins
+        More ``numeric`` routes (:class:`Twin`), each compared with the oracle like
+        ``numeric``: the table shows the worst of them all, the JSON report each one.
+    invalid
+        ``() -> [Point, ...]``: inputs ``numeric`` must refuse with ``ValueError``.
     """
 
     numeric: Callable[..., Any] | None = None
@@ -250,6 +265,8 @@ class Case:
     budget: Budget = COND
     model: Mapping[str, str] = field(default_factory=dict)
     share: float = 1.0
+    twins: tuple[Twin, ...] = ()
+    invalid: Callable[[], list[Point]] = lambda: []
 
 
 #: Derivation name -> its :class:`Case` (filled in by ``derive._cases``).
@@ -327,6 +344,7 @@ class DerivationResult:
     numeric: PairStats | None = None
     naive: PairStats | None = None
     export_vs_numeric: PairStats | None = None
+    twins: dict[str, PairStats] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
 
@@ -363,6 +381,7 @@ class DerivationResult:
                       "numeric_vs_oracle": pair(self.numeric),
                       "naive_vs_oracle": pair(self.naive),
                       "export_vs_numeric": pair(self.export_vs_numeric)},
+            "numeric_twins": {k: pair(v) for k, v in self.twins.items()},
             "seconds": self.seconds,
         }
 
@@ -721,6 +740,7 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
         "numeric": (case.numeric, True),
         "naive": (_exporter(name, naive=True), False),
     }
+    routes.update({f"twin:{t.name}": (t.fn, True) for t in case.twins})
     stats = {k: PairStats(required=req) for k, (fn, req) in routes.items() if fn is not None}
     vs_numeric = PairStats(required=False) if case.numeric is not None else None
     max_cond = 0.0
@@ -732,6 +752,8 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
                 continue
             try:
                 got = _call(routes[key][0], pt)
+            except NotApplicable:  # a twin outside its scope
+                continue
             except Exception as exc:  # a route that raises on a valid input fails
                 if st.required:
                     st.error = f"{type(exc).__name__}: {exc} at {_format_point(pt)}"
@@ -760,7 +782,7 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
                            [2 * b for b in budgets], pt, 2 * case.budget.ulp)
     res.max_condition = max_cond if case.budget.kind == "cond" else None
     res.export = stats.get("export")
-    res.numeric = stats.get("numeric")
+    numeric_routes(case, res, stats)
     res.naive = stats.get("naive")
     res.export_vs_numeric = vs_numeric
 
@@ -931,7 +953,8 @@ def crosscheck_rows(name: str, *, seed: int = DEFAULT_SEED, points: int = DEFAUL
                     dps: int = DEFAULT_DPS) -> list[tuple[str, int, float]]:
     """``[(route, points, error), ...]`` for the proof documents.
 
-    ``error`` is the figure ``lossproof verify`` prints: the largest error against the
+    One row per ``numeric`` route (the case's ``numeric`` and its twins).  ``error`` is the
+    figure ``lossproof verify`` prints: the largest error against the
     oracle in float64 ULPs ÷ (1 + κ), κ the condition number where it matters (the raw
     ULPs of an ill-conditioned point say nothing about the code).  Empty for a derivation
     whose result is not exportable.  The steps are not re-run (the documents report them
@@ -941,8 +964,8 @@ def crosscheck_rows(name: str, *, seed: int = DEFAULT_SEED, points: int = DEFAUL
     if res.error is not None:
         raise RuntimeError(f"{name}: cross-check failed: {res.error}")
     rows = []
-    for label, pair in (("exported NumPy (stable)", res.export),
-                        (res.numeric_name, res.numeric),
+    numeric = list(res.twins.items()) if res.twins else [(res.numeric_name, res.numeric)]
+    for label, pair in (("exported NumPy (stable)", res.export), *numeric,
                         ("naive lambdify", res.naive)):
         if pair is not None:
             rows.append((label, pair.points, pair.max_ulp_scaled))
@@ -1028,7 +1051,8 @@ def _why(r: DerivationResult) -> str:
         msg = r.steps_error or "steps do not verify"
         return msg[len(r.name) + 2:] if msg.startswith(r.name + ": ") else msg
     parts = []
-    for label, p in (("export", r.export), (r.numeric_name, r.numeric)):
+    numeric = list(r.twins.items()) if r.twins else [(r.numeric_name, r.numeric)]
+    for label, p in [("export", r.export), *numeric]:
         if p is None or p.passed:
             continue
         if p.error:
@@ -1264,6 +1288,17 @@ def _two_distribution_edges() -> list[Point]:
     ]
 
 
+def _zero_p_edges() -> list[Point]:
+    """Zeros in p (0 log 0 = 0) and in q where p is 0 too."""
+    return [
+        (_dyadic(0.5, 0.5, 0.0), _P3),
+        (_dyadic(0.75, 0.0, 0.25), _dyadic(0.25, 0.5, 0.25)),
+        (_dyadic(1.0, 0.0), _dyadic(0.5, 0.5)),
+        (_dyadic(0.5, 0.5, 0.0), _dyadic(0.5, 0.5 - 2.0**-40, 2.0**-40)),
+        (_dyadic(0.5, 0.5, 0.0), _dyadic(0.5, 0.5, 0.0)),            # exactly 0
+    ]
+
+
 def _joint_edges() -> list[Point]:
     return [
         (np.array([[0.25, 0.25], [0.25, 0.25]]),),                  # independent: I = 0
@@ -1307,7 +1342,8 @@ def _distillation_edges() -> list[Point]:
 def _label_smoothing_edges() -> list[Point]:
     pts = [(z, y, e) for z, y in _softmax_ce_edges()[:7] for e in (0.0, 0.1, 2.0**-40)]
     pts += [(np.array([3.0, -1.0]), _onehot(2, 0), 0.5), (np.zeros(4), _onehot(4, 2), 1.0)]
-    return pts
+    return (pts + _tw.onehot_points(12, 8, lambda rng: (rng.uniform(0.0, 1.0),))
+            + _tw.smoothable_points(13, 8))
 
 
 def _mle_bernoulli_edges() -> list[Point]:
@@ -1325,121 +1361,150 @@ _GAUSS_MODEL = {"mu1": "shift:mu", "mu2": "shift:mu",
 
 _PQ = {"p": "prob", "q": "prob"}
 
+from derive import _twins as _tw  # noqa: E402
+
 CASES.update({
     "self-information-additivity": Case(
         numeric=lambda px, py, b: (_numeric("self_information")(px, base=b)
                                    + _numeric("self_information")(py, base=b)),
         numeric_name="numeric.self_information(p_x) + (p_y)",
         edges=_self_information_edges, model={"p_x": "prob", "p_y": "prob"},
+        invalid=_tw.INVALID["self-information-additivity"],
     ),
     "ce-equals-entropy-plus-kl": Case(
         numeric=_numeric("cross_entropy"), numeric_name="numeric.cross_entropy",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        twins=_tw.CE_TWINS, invalid=_tw.PQ_INVALID,
     ),
     "cross-entropy-one-hot": Case(
         numeric=lambda q, y: _numeric("cross_entropy")(_onehot(len(q), int(y) - 1), q),
         numeric_name="numeric.cross_entropy(one-hot, q)",
         edges=_one_hot_ce_edges, fix=_simplex(0), model={"q": "prob", "y": "exact"},
+        twins=_tw.ONE_HOT_CE_TWINS, invalid=_tw.INVALID["cross-entropy-one-hot"],
     ),
     "entropy-chain-rule": Case(
         numeric=_numeric("joint_entropy"), numeric_name="numeric.joint_entropy",
         edges=_joint_edges, fix=_simplex(0, joint=True), model={"p": "joint"},
+        twins=_tw.CHAIN_RULE_TWINS, invalid=_tw.JOINT_INVALID,
     ),
     "mutual-information-identities": Case(
         numeric=_numeric("mutual_information"), numeric_name="numeric.mutual_information",
         edges=_joint_edges, fix=_simplex(0, joint=True), model={"p": "joint"},
+        twins=_tw.MI_TWINS, invalid=_tw.JOINT_INVALID,
     ),
     "kl-nonnegative": Case(
         numeric=_numeric("kl_divergence"), numeric_name="numeric.kl_divergence",
-        edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        edges=lambda: _two_distribution_edges() + _zero_p_edges(), fix=_simplex(0, 1),
+        model=_PQ, twins=_tw.KL_TWINS, invalid=_tw.PQ_INVALID,
     ),
     "entropy-maximum-uniform": Case(
         numeric=_numeric("entropy"), numeric_name="numeric.entropy",
         edges=lambda: [(p,) for p, _ in _two_distribution_edges()] + [(_dyadic(1.0, 0.0),)],
         fix=_simplex(0), model={"p": "prob"},
+        twins=_tw.ENTROPY_TWINS, invalid=_tw.ENTROPY_INVALID,
     ),
     "perplexity-base-invariance": Case(
         numeric=lambda p, q: _numeric("perplexity")(_numeric("cross_entropy")(p, q)),
         numeric_name="numeric.perplexity(numeric.cross_entropy)",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        twins=_tw.PERPLEXITY_TWINS, invalid=_tw.INVALID["perplexity"],
     ),
     "perplexity-of-cross-entropy": Case(
         numeric=lambda p, q: _numeric("perplexity")(_numeric("cross_entropy")(p, q)),
         numeric_name="numeric.perplexity(numeric.cross_entropy)",
         edges=_two_distribution_edges, fix=_simplex(0, 1), model=_PQ,
+        invalid=_tw.INVALID["perplexity"],
     ),
-    "mse-vs-bce-gradient": Case(edges=_bce_gradient_edges, model={"y": "prob"}),
+    "mse-vs-bce-gradient": Case(edges=_bce_gradient_edges, model={"y": "prob"},
+                                twins=_tw.MSE_GRAD_TWINS),
     "label-smoothing": Case(
         numeric=lambda z, y, e: _numeric("softmax_cross_entropy_grad")(z, y, label_smoothing=e),
         numeric_name="numeric.softmax_cross_entropy_grad(label_smoothing=ε)",
         edges=_label_smoothing_edges, fix=_simplex(1),
         model={"z": "shift", "y": "prob", "epsilon": "prob"},
+        twins=_tw.LABEL_SMOOTHING_TWINS, invalid=_tw.LABEL_SMOOTHING_INVALID,
     ),
     "distillation-gradient": Case(
         numeric=lambda s, t, T: _numeric("distillation_loss_grad")(s, t, temperature=T),
         numeric_name="numeric.distillation_loss_grad",
         edges=_distillation_edges, model={"s": "shift", "t": "shift"}, share=0.5,
+        invalid=_tw.INVALID["distillation-gradient"],
     ),
     "binary-as-two-class-softmax": Case(
         numeric=_numeric("binary_cross_entropy_with_logits"),
         numeric_name="numeric.binary_cross_entropy_with_logits",
         edges=_bce_gradient_edges, model={"y": "prob"},
+        twins=_tw.BINARY_TWINS, invalid=_tw.BINARY_INVALID,
     ),
     "softmax-shift-invariance": Case(
         numeric=_numeric("softmax"), numeric_name="numeric.softmax",
         edges=_softmax_edges, model={"z": "shift"},
+        twins=_tw.SOFTMAX_TWINS, invalid=_tw.SOFTMAX_INVALID,
     ),
     "temperature-softmax-gradient": Case(
         numeric=lambda z, y, t: _numeric("softmax_cross_entropy_grad")(z, y, temperature=t),
         numeric_name="numeric.softmax_cross_entropy_grad(temperature=T)",
         edges=_temperature_edges, fix=_simplex(1), model={"z": "shift", "y": "prob"},
+        twins=_tw.TEMPERATURE_TWINS, invalid=_tw.TEMPERATURE_INVALID,
     ),
     "mle-categorical": Case(edges=_mle_categorical_edges, model={"n": "exact"}, share=0.5),
     "mle-gaussian": Case(edges=_mle_gaussian_edges, model={"x": "shift"}, share=0.5),
     "mse-is-gaussian-nll": Case(
         numeric=lambda yhat, y, sigma: _numeric_mean("gaussian_nll")(y, yhat, sigma),
         numeric_name="mean of numeric.gaussian_nll",
-        edges=_mse_nll_edges,
+        edges=_mse_nll_edges, twins=_tw.MSE_NLL_TWINS,
+        invalid=_tw.INVALID["mse-is-gaussian-nll"],
     ),
     "nll-equals-cross-entropy": Case(
         numeric=lambda q, t: _numeric_mean("cross_entropy")(t, q),
         numeric_name="mean of numeric.cross_entropy",
         edges=_nll_ce_edges, fix=_simplex(0), model={"q": "prob", "t": "exact"},
+        invalid=_tw.INVALID["nll-equals-cross-entropy"],
     ),
     "sigmoid-derivative": Case(
-        edges=lambda: [(z,) for z in _LOGIT_EDGES],
+        edges=lambda: [(z,) for z in _LOGIT_EDGES], twins=_tw.SIGMOID_TWINS,
     ),
     "bce-gradient": Case(
         numeric=_numeric("binary_cross_entropy_with_logits_grad"),
         numeric_name="numeric.binary_cross_entropy_with_logits_grad",
-        edges=_bce_gradient_edges, model={"y": "prob"},
+        edges=_bce_gradient_edges, model={"y": "prob"}, invalid=_tw.INVALID["bce"],
     ),
     "bce-probability-gradient": Case(
         numeric=_numeric("binary_cross_entropy_grad"),
         numeric_name="numeric.binary_cross_entropy_grad",
         edges=_bce_probability_edges, model={"phat": "prob", "y": "prob"},
+        invalid=_tw.INVALID["bce-probability"],
     ),
     "softmax-ce-gradient": Case(
         numeric=_numeric("softmax_cross_entropy_grad"),
         numeric_name="numeric.softmax_cross_entropy_grad",
-        edges=_softmax_ce_edges, fix=_simplex(1), model={"z": "shift", "y": "prob"},
+        edges=lambda: _softmax_ce_edges() + _tw.onehot_points(11, 8),
+        fix=_simplex(1), model={"z": "shift", "y": "prob"},
+        twins=_tw.SOFTMAX_CE_TWINS, invalid=_tw.SOFTMAX_CE_INVALID,
     ),
     "gaussian-kl": Case(
         numeric=_numeric("gaussian_kl"), numeric_name="numeric.gaussian_kl",
         edges=_gaussian_kl_edges, model=_GAUSS_MODEL, share=0.5,
+        invalid=_tw.INVALID["gaussian-kl"],
     ),
     "gaussian-kl-stable-form": Case(
         numeric=_numeric("gaussian_kl"), numeric_name="numeric.gaussian_kl",
         edges=_gaussian_kl_edges, model=_GAUSS_MODEL, share=0.5,
+        invalid=_tw.INVALID["gaussian-kl"],
     ),
     "gaussian-entropy": Case(
         numeric=_numeric("gaussian_entropy"), numeric_name="numeric.gaussian_entropy",
         edges=lambda: [(s,) for s in (5e-324, 1e-300, 1e-8, 0.24197072451914337,
                                       _nextafter(0.24197072451914337), 1.0, 30.0, 1e8, 1e300,
                                       1.7976931348623157e308)],
-        share=0.5,
+        share=0.5, invalid=_tw.INVALID["gaussian-entropy"],
     ),
     "mle-bernoulli": Case(
         edges=_mle_bernoulli_edges, model={"y": "exact"}, share=0.5,
+    ),
+    "mvn-kl": Case(
+        numeric=_numeric("mvn_kl"), numeric_name="numeric.mvn_kl",
+        edges=_tw.mvn_edges, model={"mu1": "shift:mu", "mu2": "shift:mu"}, share=0.5,
+        invalid=_tw.MVN_INVALID,
     ),
 })

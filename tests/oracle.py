@@ -118,25 +118,45 @@ def spanning_floats(dtype=np.float64, *, per_decade: int = 1, signed: bool = Tru
     return vals
 
 
-def cond_budget(exact: Iterable, kappa: Iterable, dtype, ulps: float = 4.0) -> list[float]:
+def cond_budget(
+    exact: Iterable, kappa: Iterable, dtype, ulps: float = 4.0, *, sens: Iterable | None = None
+) -> list[float]:
     """Per-point ULP budgets for "``ulps`` ULP, or relative error ``ulps * eps * kappa``".
 
     ``kappa`` is the relative condition number of the function at each point (computed by
     the caller, e.g. ``sum |x_i df/dx_i| / |f|``); where ``ulps * eps * kappa`` allows more
-    than ``ulps`` ULP, that larger error is the budget.  An infinite or NaN ``kappa`` (a
-    zero of an ill-conditioned function) gives an infinite budget.
+    than ``ulps`` ULP, that larger error is the budget.
+
+    Where the exact value is 0 while rounding the inputs would move it, ``kappa`` is
+    infinite and the budget is absolute, tied to the inputs' scale: ``|got| <= ulps * eps *
+    S`` with ``S = sum |x_i df/dx_i|`` (the numerator of ``kappa``), which the caller passes
+    in ``sens`` (one per point; only read where ``kappa`` is infinite).  In ULPs of 0 (the
+    smallest subnormal) that budget is capped at the largest float: an error of more than
+    about 8.9e-16 at an exact 0 is an infinite number of such ULPs (``ulp_error``) and
+    fails.  An infinite or NaN ``kappa`` without ``sens`` raises ``ValueError`` — an
+    infinite budget would let any value through — and so does a NaN or infinite ``S``.
+    An infinite or NaN exact value gets 0 ULP: it must be matched.
     """
     dtype = np.dtype(dtype)
     eps = mpmath.mpf(float(np.finfo(dtype).eps))
+    fmax = float(np.finfo(np.float64).max)
+    exact, kappa = list(exact), list(kappa)
+    scales = [None] * len(exact) if sens is None else list(sens)
     out = []
     with mpmath.workdps(DPS):
-        for e, k in zip(exact, kappa, strict=True):
+        for e, k, s in zip(exact, kappa, scales, strict=True):
             e, k = mpmath.mpf(e), mpmath.mpf(k)
-            if mpmath.isnan(k) or mpmath.isinf(k):
-                out.append(float("inf"))
-                continue
             if mpmath.isinf(e) or mpmath.isnan(e):
-                out.append(ulps)
+                out.append(0.0)
+                continue
+            if mpmath.isnan(k) or mpmath.isinf(k):
+                if s is None or not mpmath.isfinite(mpmath.mpf(s)):
+                    raise ValueError(
+                        f"kappa: infinite or NaN at exact value {mpmath.nstr(e, 17)} and no "
+                        f"finite sens (S = sum |x df/dx|) for an absolute budget (got {s!r})"
+                    )
+                rel = ulps * eps * abs(mpmath.mpf(s)) / _ulp_of(e, dtype)
+                out.append(max(float(ulps), min(float(rel), fmax)))
                 continue
             rel = ulps * eps * k * abs(e) / _ulp_of(e, dtype)
             out.append(max(float(ulps), float(rel)))

@@ -182,7 +182,7 @@ class TestCrossCheck:
         assert not r.export.passed  # 1e-3 ULP: only exact results pass
 
 
-# the second stands in for a relation-only derivation (mvn-kl's steps take seconds)
+# the second stands in for a relation-only derivation (none is registered)
 REPORT_NAMES = ("sigmoid-derivative", "bce-probability-gradient")
 
 
@@ -208,7 +208,7 @@ class TestReport:
         for d in doc["derivations"]:
             assert set(d) == {"name", "title", "exportable", "passed", "error", "steps",
                               "points", "adversarial_points", "budget", "max_condition",
-                              "numeric_function", "pairs", "seconds"}
+                              "numeric_function", "pairs", "numeric_twins", "seconds"}
             assert set(d["steps"]) == {"total", "symbolic", "numeric", "passed", "error",
                                        "seconds", "cached"}
             assert set(d["budget"]) == {"kind", "ulp", "why"}
@@ -260,10 +260,16 @@ class TestStepsCache:
         assert not verify_one("bce-probability-gradient", points=0, cache=False).steps_cached
         assert not verify_one("bce-probability-gradient", points=0, dps=70).steps_cached
 
-    def test_crosscheck_rows_for_the_proof_documents(self):
+    def test_crosscheck_rows_for_the_proof_documents(self, monkeypatch):
         rows = verify.crosscheck_rows("sigmoid-derivative", points=4)
-        assert [r[0] for r in rows] == ["exported NumPy (stable)", "naive lambdify"]
-        assert verify.crosscheck_rows("mvn-kl") == []
+        assert [r[0] for r in rows] == ["exported NumPy (stable)", "numeric.sigmoid: σ(z) σ(-z)",
+                                        "naive lambdify"]
+        rows = verify.crosscheck_rows("mvn-kl", points=4)
+        assert [r[0] for r in rows] == ["exported NumPy (stable)", "numeric.mvn_kl",
+                                        "naive lambdify"]
+        # every registered result is exportable now: a relation-only one has no rows
+        monkeypatch.setattr(verify, "_exportable", lambda n: False)
+        assert verify.crosscheck_rows("mvn-kl", points=4) == []
 
 
 def test_a_case_without_numeric_shows_a_dash():

@@ -242,8 +242,10 @@ class TestBinaryCrossEntropyWithLogitsGrad:
         with mpmath.workdps(dps_for(spread=abs(z))):
             exact = mp_partial(lambda v: _mp_bce_logits(v, _f(y)), _f(z), relative=True)
             s = _mp_sigmoid(_f(z))
-            kappa = (abs(_f(z)) * s * (1 - s) + _f(y)) / abs(exact) if exact else mpmath.inf
-        assert ulp_error(got, exact) <= cond_budget([exact], [kappa], np.float64)[0]
+            sens = abs(_f(z)) * s * (1 - s) + _f(y)  # S = Σ |x ∂g/∂x|
+            kappa = sens / abs(exact) if exact else mpmath.inf
+        budget = cond_budget([exact], [kappa], np.float64, sens=[sens])[0]
+        assert ulp_error(got, exact) <= budget
 
 
     @pytest.mark.parametrize("dtype", DTYPES)
@@ -251,16 +253,17 @@ class TestBinaryCrossEntropyWithLogitsGrad:
         z, y = _logit_points(dtype, stride=9)
         got = binary_cross_entropy_with_logits_grad(z, y)
         assert got.dtype == dtype
-        exact, kappa = [], []
+        exact, kappa, sens = [], [], []
         for a, b in zip(z, y, strict=True):
             with mpmath.workdps(dps_for(spread=abs(float(a)))):
                 za, yb = _f(a), _f(b)
                 g = mp_partial(lambda v, yb=yb: _mp_bce_logits(v, yb), za, relative=True)
                 s = _mp_sigmoid(za)
-                # kappa = (|z| σ(z) σ(-z) + y) / |σ(z) - y|
-                kappa.append((abs(za) * s * (1 - s) + yb) / abs(g) if g != 0 else mpmath.inf)
+                # kappa = S / |σ(z) - y|, S = |z| σ(z) σ(-z) + y
+                sens.append(abs(za) * s * (1 - s) + yb)
+                kappa.append(sens[-1] / abs(g) if g != 0 else mpmath.inf)
                 exact.append(g)
-        budget = cond_budget(exact, kappa, dtype, BUDGET)
+        budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, list(zip(z, y, strict=True)), "bce logits grad")
 
     def test_confident_correct_keeps_its_gradient(self):
@@ -303,14 +306,19 @@ def _mp_softmax_list(row, t):
     return [v / total for v in e]
 
 
-def _ce_kappa(row, y, t, loss):
-    """sum_k |z_k / T| |p_k - y_k| / L (the logits' relative condition number)."""
+def _ce_sens(row, y, t):
+    """S = sum_k |z_k / T| |p_k - y_k| (the logits' sensitivity, the numerator of kappa)."""
     p = _mp_softmax_list(row, t)
-    num = mpmath.fsum(
+    return mpmath.fsum(
         abs(_f(v) / _f(t)) * abs(pk - yk)
         for v, pk, yk in zip(row, p, y, strict=True)
         if np.isfinite(v)
     )
+
+
+def _ce_kappa(row, y, t, loss):
+    """S / L (the logits' relative condition number; inf at an exact 0)."""
+    num = _ce_sens(row, y, t)
     return num / loss if loss != 0 else mpmath.inf
 
 
@@ -343,7 +351,7 @@ class TestSoftmaxCrossEntropy:
     @pytest.mark.parametrize(("temperature", "eps"), [(1.0, 0.0), (0.37, 0.0), (4.0, 0.1)])
     def test_integer_labels_match_mpmath(self, dtype, temperature, eps):
         cases = _ce_cases(dtype, np.random.default_rng(11))
-        got, exact, kappa = [], [], []
+        got, exact, kappa, sens = [], [], [], []
         for row, target in cases:
             got.append(
                 softmax_cross_entropy(
@@ -355,14 +363,15 @@ class TestSoftmaxCrossEntropy:
                 loss = _mp_ce_row(row, y, temperature)
                 exact.append(loss)
                 kappa.append(_ce_kappa(row, y, temperature, loss))
+                sens.append(_ce_sens(row, y, temperature))
         assert softmax_cross_entropy(cases[0][0], 0).dtype == dtype
-        budget = cond_budget(exact, kappa, dtype, BUDGET)
+        budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, cases, f"CE T={temperature} eps={eps}")
 
     @pytest.mark.parametrize("dtype", DTYPES)
     def test_probability_targets_match_mpmath(self, dtype):
         rng = np.random.default_rng(12)
-        got, exact, kappa, inputs = [], [], [], []
+        got, exact, kappa, inputs, sens = [], [], [], [], []
         for row, target in _ce_cases(dtype, rng):
             probs = rng.dirichlet(np.ones(len(row))).astype(dtype)
             probs[~np.isfinite(row)] = 0  # a masked class gets no target weight
@@ -377,8 +386,9 @@ class TestSoftmaxCrossEntropy:
                 loss = _mp_ce_row(row, y, 1.0)
                 exact.append(loss)
                 kappa.append(_ce_kappa(row, y, 1.0, loss))
+                sens.append(_ce_sens(row, y, 1.0))
             inputs.append((row, probs))
-        budget = cond_budget(exact, kappa, dtype, BUDGET)
+        budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, inputs, "CE probability targets")
 
     def test_common_offset_gives_exactly_log_k(self):
@@ -401,14 +411,15 @@ class TestSoftmaxCrossEntropy:
         rows = [rng.standard_normal(10_000) * 4, rng.standard_normal(10_000) + 1e8]
         targets = [int(np.argmax(rows[0])), 17]
         got = softmax_cross_entropy(np.stack(rows), targets)
-        exact, kappa = [], []
+        exact, kappa, sens = [], [], []
         for row, t in zip(rows, targets, strict=True):
             y = _target_vector(len(row), t, 0.0)
             with mpmath.workdps(dps_for_row(row)):
                 loss = _mp_ce_row(row, y, 1.0)
                 exact.append(loss)
                 kappa.append(_ce_kappa(row, y, 1.0, loss))
-        budget = cond_budget(exact, kappa, np.float64, BUDGET)
+                sens.append(_ce_sens(row, y, 1.0))
+        budget = cond_budget(exact, kappa, np.float64, BUDGET, sens=sens)
         assert_ulp(got, exact, np.float64, budget, what="CE K=1e4")
 
     def test_masked_target_is_infinite_masked_other_is_ignored(self):
@@ -499,7 +510,7 @@ class TestSoftmaxCrossEntropyGrad:
     )
     def test_matches_mpmath_diff_of_the_loss(self, dtype, temperature, eps, probs):
         rng = np.random.default_rng(21)
-        got, exact, kappa, inputs = [], [], [], []
+        got, exact, kappa, inputs, sens = [], [], [], [], []
         for row, target in _ce_cases(dtype, rng)[::2]:
             k = len(row)
             if eps and not np.isfinite(row).all():
@@ -543,12 +554,13 @@ class TestSoftmaxCrossEntropyGrad:
                         if np.isfinite(row[i])
                     )
                     diff = abs(p[j] - y[j])
-                    kappa.append((num + abs(y[j])) / diff if diff != 0 else mpmath.inf)
+                    sens.append(num + abs(y[j]))
+                    kappa.append(sens[-1] / diff if diff != 0 else mpmath.inf)
                     exact.append(dj)
                     got.append(float(g[j]))
                     inputs.append((row, target, j))
         assert g.dtype == dtype
-        budget = cond_budget(exact, kappa, dtype, BUDGET)
+        budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, inputs, "CE grad")
 
     @given(
@@ -575,7 +587,7 @@ class TestSoftmaxCrossEntropyGrad:
                 num = mpmath.fsum(abs(zs[i]) * p[j] * abs((i == j) - p[i]) for i in range(len(row)))
                 diff = abs(p[j] - y[j])
                 kappa = (num + y[j]) / diff if diff != 0 else mpmath.inf
-                budget = cond_budget([exact], [kappa], np.float64)[0]
+                budget = cond_budget([exact], [kappa], np.float64, sens=[num + y[j]])[0]
                 assert ulp_error(got[j], exact) <= budget, (j, got[j], exact)
 
     def test_confident_correct_gradient_is_minus_the_rest(self):
@@ -688,6 +700,12 @@ def _distill_cases(dtype, rng):
 def _distill_kappa(s, t, temp, loss):
     """sum_k (|s_k| |∂L/∂s_k| + |t_k| |∂L/∂t_k|) / L with ∂L/∂s = T(p - q),
     ∂L/∂t_k = T q_k (log(q_k/p_k) - KL)."""
+    num = _distill_sens(s, t, temp, loss)
+    return num / loss if loss != 0 else mpmath.inf
+
+
+def _distill_sens(s, t, temp, loss):
+    """The numerator of :func:`_distill_kappa` (finite where the loss is 0)."""
     p, q = _mp_softmax_list(s, temp), _mp_softmax_list(t, temp)
     tt = _f(temp)
     kl = loss / tt**2
@@ -697,7 +715,7 @@ def _distill_kappa(s, t, temp, loss):
             num += abs(_f(s[k])) * tt * abs(p[k] - q[k])
         if np.isfinite(t[k]) and q[k] != 0:
             num += abs(_f(t[k])) * tt * q[k] * abs(mpmath.log(q[k] / p[k]) - kl)
-    return num / loss if loss != 0 else mpmath.inf
+    return num
 
 
 class TestDistillationLoss:
@@ -705,15 +723,16 @@ class TestDistillationLoss:
     @pytest.mark.parametrize("temperature", [1.0, 2.5, 0.3])
     def test_matches_mpmath(self, dtype, temperature):
         cases = _distill_cases(dtype, np.random.default_rng(41))
-        got, exact, kappa = [], [], []
+        got, exact, kappa, sens = [], [], [], []
         for s, t in cases:
             got.append(distillation_loss(s, t, temperature=temperature).item())
             with mpmath.workdps(dps_for_row(s / temperature, t / temperature, extra=40)):
                 loss = _mp_distill(s, t, temperature)
                 exact.append(loss)
                 kappa.append(_distill_kappa(s, t, temperature, loss))
+                sens.append(_distill_sens(s, t, temperature, loss))
         assert distillation_loss(cases[0][0], cases[0][1], temperature=1.0).dtype == dtype
-        budget = cond_budget(exact, kappa, dtype, BUDGET)
+        budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, cases, f"distillation T={temperature}")
 
     def test_close_distributions_beat_the_naive_sum(self):
@@ -765,7 +784,7 @@ class TestDistillationLossGrad:
         cases = _distill_cases(dtype, np.random.default_rng(43))[::2]
         # a student class e^-2500 below the rest: q_k/p_k beyond e^600 (the overflow branch)
         cases.append((np.array([-1e4, 0.0, 0.0], dtype), np.zeros(3, dtype)))
-        got, exact, kappa, inputs = [], [], [], []
+        got, exact, kappa, inputs, sens = [], [], [], [], []
         tt = _f(temperature)
         for s, t in cases:
             g = distillation_loss_grad(s, t, temperature=temperature)
@@ -794,11 +813,12 @@ class TestDistillationLossGrad:
                         if np.isfinite(s[i]) and np.isfinite(t[i])
                     )
                     diff = abs(p[j] - q[j])
+                    sens.append(num / tt)
                     kappa.append(num / (tt * diff) if diff != 0 else mpmath.inf)
                     got.append(float(g[j]))
                     inputs.append((s, t, j))
         assert g.dtype == dtype
-        budget = cond_budget(exact, kappa, dtype, BUDGET)
+        budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, inputs, f"distillation grad T={temperature}")
 
     def test_is_temperature_times_probability_gap(self):
