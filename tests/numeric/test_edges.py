@@ -163,3 +163,37 @@ class TestSoftmaxCrossEntropyHugeLogits:
         # softmax(z) = (1, 0) exactly in float64: the gradient (p - y)/T is (0.5, -0.5)/T
         g = softmax_cross_entropy_grad([1e308, -1e308], [0.5, 0.5], temperature=2.0)
         np.testing.assert_array_equal(g, [0.25, -0.25])
+
+
+class TestKlDivergenceZeroTrueClass:
+    @pytest.mark.parametrize(
+        ("p", "q"),
+        [
+            ([1.0, 0.0], [1.0, 2.0**-53]),  # before: -6.2e-33 (exact 0)
+            ([0.5, 0.5, 0.0], [0.5, 0.5, 2.0**-52]),
+            ([0.25, 0.75, 0.0], [0.25, 0.75 - 2.0**-53, 2.0**-52]),
+            ([0.0, 1.0, 0.0], [1e-300, 1.0, 4.0 * 2.0**-53]),
+            ([0.5, 0.5, 0.0], [0.4, 0.4, 0.2]),
+            ([0.9, 0.1, 0.0], [0.1, 1e-3, 0.899]),  # q's mass mostly where p has none
+            ([0.1, 0.2, 0.3, 0.4, 0.0], [0.1, 0.2, 0.3, 0.4 - 2.0**-54, 2.0**-53]),
+        ],
+    )
+    def test_matches_the_definition_and_is_never_negative(self, p, q):
+        # D = Σ_{p_k > 0} p_k log(p_k/q_k) >= P log(P / Σ_{p_k > 0} q_k) >= 0 here
+        from numeric import kl_divergence
+        from tests.numeric.test_information import mp_kl
+
+        got = float(kl_divergence(p, q))
+        exact = mp_kl(np.array(p), np.array(q))
+        assert exact >= 0
+        assert got >= 0.0
+        assert_ulp([got], [exact], np.float64, BUDGET, [(p, q)])
+
+    def test_cross_entropy_and_mutual_information_keep_their_sign(self):
+        from numeric import cross_entropy, mutual_information
+
+        assert float(cross_entropy([1.0, 0.0], [1.0, 2.0**-53])) == 0.0
+        # the product of the marginals puts mass on the cells p does not weigh
+        assert float(mutual_information([[0.5, 0.0], [0.0, 0.5]])) == pytest.approx(math.log(2))
+        assert float(mutual_information([[1.0, 0.0], [0.0, 0.0]])) == 0.0
+        assert float(mutual_information([[1.0 - 2.0**-53, 0.0], [2.0**-53, 0.0]])) >= 0.0
