@@ -805,7 +805,9 @@ def kl_divergence(
 
     Notes
     -----
-    Stable form: with ``q' = q (1 + κ)``, ``κ ≈ P/Q − 1`` (so that ``Σ q' ≈ Σ p``),
+    Stable form: over the classes with ``p_k > 0`` only (``P = Σ p``, ``Q = Σ_{p_k > 0}
+    q_k``), with ``q' = q (1 + κ)``, ``κ = min(0, P/Q − 1)`` (so that ``Σ q' ≈ Σ p`` where
+    ``Q > P``; all parts below are ``>= 0`` where ``Q <= P``),
 
     .. math::
 
@@ -851,13 +853,13 @@ def kl_divergence(
     dh, dl = _sum_dd(s, ax)
     dl = dl + np.sum(e, axis=ax)
     big_p = np.sum(p64, axis=ax)
-    # q' = q (1 + κ), κ ≈ P/Q − 1 (Σ q' ≈ P = Σ p).  For any κ,
-    # D = Σ_{p_k > 0} (p log(p/q') − p + q') + Δ (1 + κ) + P (log1p(κ) − κ);
-    # the correction is P log(P/Q) for κ = Δ/Q and is exactly 0 when Δ = 0 exactly.  κ is
-    # kept in [-1/2, 1] (Q < P/2: D >= P log 2; Q > 2P cannot pass the validation): beyond,
-    # the correction would cancel itself
+    # q' = q (1 + κ).  For any κ,
+    # D = Σ_{p_k > 0} (p log(p/q') − p + q') + Δ (1 + κ) + P (log1p(κ) − κ).
+    # Δ = P − Q >= 0: κ = 0, and every part is >= 0 (no cancellation).  Δ < 0: κ = Δ/Q
+    # (Σ q' = P), the correction is P log(P/Q) < 0, as small as the definition allows
+    # (Q <= P + tolerance, so κ > -1/2)
     with np.errstate(divide="ignore"):  # Q = 0: q = 0 < p somewhere, D = +inf anyway
-        kappa = np.clip(dh / (big_p - dh), -0.5, 1.0)
+        kappa = np.clip(dh / (big_p - dh), -0.5, 0.0)
     corr = dh + ((dl + dh * kappa) + big_p * _log1pmx(kappa))
     kap = np.expand_dims(kappa, ax)
     qk = q64 * kap
