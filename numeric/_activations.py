@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from numeric._validate import as_float, check_axis, check_not_nan
+from numeric._validate import as_float, check_axis, check_not_nan, to_array
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus"]
 
@@ -514,7 +514,7 @@ def _check_scalar(value, name: str) -> float:
     """A real Python/NumPy scalar (not bool) as float, or TypeError naming ``name``."""
     if isinstance(value, bool | np.bool_):
         raise TypeError(f"{name}: must be a real number, got bool")
-    arr = np.asarray(value)
+    arr = to_array(value, name)
     if arr.ndim != 0 or arr.dtype.kind not in "iuf":
         raise TypeError(f"{name}: must be a real scalar, got {type(value).__name__} {arr.dtype}")
     return float(arr)

@@ -437,6 +437,10 @@ def mvn_kl(
     ``log det(S2⁻¹S1) = 2 Σ log(diag L1 / diag L2)``; it cannot cancel badly there.
     Accuracy: relative error <= 4 k eps × cond(S2) (float64), including nearly identical
     covariances with exact entries; float32 is evaluated in float64 and rounded once.
+    Scale: ``D`` is invariant under ``x → a x``, so the inputs are first rescaled by a
+    power of two (exact) that brings the covariances to order 1: covariances anywhere in
+    the float range work (1e-320 as well as 1e300); only two covariances whose largest
+    entries differ by more than ``2^2040`` raise ``ValueError``.
 
     Examples
     --------
@@ -468,5 +472,31 @@ def mvn_kl(
     vec, mat = (*batch, k), (*batch, k, k)
     # use the lower triangle (what Cholesky reads), mirrored; exactly the input if symmetric
     c1w, c2w = _from_lower(prep(c1, mat)), _from_lower(prep(c2, mat))
-    out = _mvn_kl_kernel(prep(m1, vec), c1w, prep(m2, vec), c2w)
+    out = _mvn_kl_kernel(*_rescale(prep(m1, vec), c1w, prep(m2, vec), c2w))
     return _finish(out, dtype)
+
+
+def _rescale(m1, c1, m2, c2):
+    """The same divergence with covariances of order 1: ``(μ, S) → (2^-h μ, 4^-h S)``.
+
+    D is invariant under ``x → a x``; a power of two is exact, and ``4^h`` near the
+    geometric mean of the two covariances' largest entries keeps both far from the
+    subnormals and the overflow threshold (covariances near 1e-320 gave NaN or a
+    LinAlgError from the factorisations).  Scales further apart than float64 can hold at
+    once (``max|S1| / max|S2|`` beyond ``2^±2040``) raise ValueError naming both.
+    """
+    _, e1 = np.frexp(np.max(np.abs(c1), axis=(-2, -1)))
+    _, e2 = np.frexp(np.max(np.abs(c2), axis=(-2, -1)))
+    if np.any(np.abs(e1 - e2) > 2040):
+        raise ValueError(
+            "cov1, cov2: their scales differ by more than float64 can hold at once "
+            f"(largest entries 2^{int(np.max(e1))} and 2^{int(np.max(e2))} at worst)"
+        )
+    h = (e1 + e2) // 4
+    with np.errstate(over="ignore", under="ignore"):  # a mean beyond the range is honest
+        return (
+            np.ldexp(m1, -h[..., None]),
+            np.ldexp(c1, -2 * h[..., None, None]),
+            np.ldexp(m2, -h[..., None]),
+            np.ldexp(c2, -2 * h[..., None, None]),
+        )

@@ -15,12 +15,14 @@ import numpy.typing as npt
 
 from numeric._validate import (
     as_float,
+    check_axis,
     check_base,
     check_joint,
     check_not_nan,
     check_probabilities,
     check_unit_interval,
     common_dtype,
+    tolerance_dtype,
 )
 
 __all__ = [
@@ -325,7 +327,8 @@ def _distribution(p: npt.ArrayLike, name: str, axis: int) -> np.ndarray:
     arr = as_float(p, name)
     if arr.ndim == 0:
         raise ValueError(f"{name}: a distribution needs at least one dimension (got a scalar)")
-    check_probabilities(arr, name, axis=axis)
+    check_axis(arr, axis, name)
+    check_probabilities(arr, name, axis=axis, tol_dtype=tolerance_dtype(p, arr))
     return arr
 
 
@@ -342,8 +345,10 @@ def _distribution_pair(
     for arr, name in ((pa, "p"), (qa, "q")):
         if arr.ndim == 0:
             raise ValueError(f"{name}: a distribution needs at least one dimension (got a scalar)")
-    check_probabilities(pa, "p", axis=axis)
-    check_probabilities(qa, "q", axis=axis)
+    check_axis(pa, axis, "p")
+    check_axis(qa, axis, "q")
+    check_probabilities(pa, "p", axis=axis, tol_dtype=tolerance_dtype(p, pa))
+    check_probabilities(qa, "q", axis=axis, tol_dtype=tolerance_dtype(q, qa))
     ax_p, ax_q = axis % pa.ndim - pa.ndim, axis % qa.ndim - qa.ndim
     if ax_p != ax_q:
         raise ValueError(
@@ -369,7 +374,7 @@ def _distribution_pair(
 
 def _joint(p_xy: npt.ArrayLike) -> tuple[np.ndarray, np.dtype]:
     arr = as_float(p_xy, "p_xy")
-    check_joint(arr, "p_xy")
+    check_joint(arr, "p_xy", tolerance_dtype(p_xy, arr))
     return arr.astype(_WORK, copy=False), arr.dtype
 
 

@@ -39,6 +39,7 @@ from numeric._validate import (
     check_probabilities,
     check_unit_interval,
     common_dtype,
+    tolerance_dtype,
 )
 
 __all__ = [
@@ -580,12 +581,8 @@ def _softmax_cross_entropy(
         y = as_float(target, "target")
         try:
             shape = _broadcast_shapes(("logits", z.shape), ("target", y.shape))
-        except ValueError as exc:
-            if y.shape == z.shape[:axis] + z.shape[axis + 1 :]:
-                raise ValueError(
-                    f"{exc}; floating targets are probability vectors like the logits, "
-                    "class indices need an integer dtype"
-                ) from None
+        except ValueError:
+            _explain_float_labels(y, z, axis)
             raise
         ax = axis + len(shape) - z.ndim  # the class axis in the broadcast shape
         if shape[ax] != k:
@@ -593,9 +590,14 @@ def _softmax_cross_entropy(
                 f"shape mismatch: target has {shape[ax]} classes along axis {ax}, "
                 f"logits has {k}"
             )
+        y_in = y
         y = np.broadcast_to(y, shape)
         if check:
-            check_probabilities(y, "target", axis=ax)
+            try:
+                check_probabilities(y, "target", axis=ax, tol_dtype=tolerance_dtype(target, y))
+            except ValueError:
+                _explain_float_labels(y_in, z, axis)
+                raise
         z2, batch = _to_rows(_broadcast_view(z, shape), ax)
         extra, _ = _to_rows(y, ax)
         dtype = common_dtype(z, y)
@@ -802,7 +804,10 @@ def smooth_labels(
         :math:`\varepsilon \in [0, 1]`.
     num_classes : int, optional
         ``K``; required for class indices, and if given for probability vectors it must
-        equal their length along ``axis``.
+        equal their length along ``axis``.  For class indices ``K`` must exceed the largest
+        label; above ``2**20`` classes it may be at most twice the largest label + 1, and
+        the result may hold at most ``2**28`` values (2 GiB): larger requests raise
+        ``ValueError`` rather than allocate.
     axis : int, default -1
         The class axis of the result.
 
@@ -815,12 +820,13 @@ def smooth_labels(
     Raises
     ------
     TypeError
-        ``target`` is complex, boolean, object or string; ``epsilon``, ``num_classes`` or
-        ``axis`` has the wrong type.
+        ``target`` is complex, boolean, object, string or masked, or floating where
+        ``num_classes`` asks for class labels; ``epsilon``, ``num_classes`` or ``axis`` has
+        the wrong type.
     ValueError
         Empty ``target``; indices out of range; probability vectors negative, non-finite or
-        not summing to 1; ``epsilon`` outside ``[0, 1]``; ``num_classes`` missing, below 1
-        or inconsistent; ``axis`` out of range.
+        not summing to 1; ``epsilon`` outside ``[0, 1]``; ``num_classes`` missing, below 1,
+        inconsistent or too large (see above); ``axis`` out of range.
 
     Notes
     -----
@@ -841,6 +847,7 @@ def smooth_labels(
             raise ValueError("num_classes: required when target holds integer class indices")
         k = _check_num_classes(num_classes)
         labels = as_labels(target, k, "target")
+        _check_one_hot_size(labels, k)
         ndim = labels.ndim + 1
         if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
             raise TypeError(f"axis: must be an int, got {type(axis).__name__}")
@@ -854,10 +861,15 @@ def smooth_labels(
     axis = check_axis(y, axis, "target")
     k = y.shape[axis]
     if num_classes is not None and _check_num_classes(num_classes) != k:
+        if k == 1 or (y.ndim == 1 and np.all(y == np.round(y))):
+            raise TypeError(
+                f"target: class labels must be integers (got dtype {y.dtype}); floating "
+                "targets are probability vectors along axis"
+            )
         raise ValueError(
             f"num_classes: {num_classes} does not match target's length {k} along axis {axis}"
         )
-    check_probabilities(y, "target", axis=axis)
+    check_probabilities(y, "target", axis=axis, tol_dtype=tolerance_dtype(target, y))
     out = (1.0 - eps) * y.astype(np.float64) + eps / k
     return out.astype(y.dtype, copy=False)
 
@@ -1167,10 +1179,12 @@ def _mse_diff(
 
 def _is_integer(a: npt.ArrayLike) -> bool:
     """True for integer class indices (an integer dtype, Python ints); bool is not."""
+    if isinstance(a, np.ma.MaskedArray):
+        return False  # as_float refuses it, naming the argument
     try:
         return np.asarray(a).dtype.kind in "iu"
-    except (ValueError, TypeError):  # ragged input: as_float explains it
-        return False
+    except (ValueError, TypeError, RuntimeError):  # ragged input, a tensor needing grad:
+        return False  # as_float explains it
 
 
 def _pair(
@@ -1204,6 +1218,44 @@ def _broadcast_shapes(*named: tuple[str, tuple[int, ...]]) -> tuple[int, ...]:
     except ValueError:
         shapes = ", ".join(f"{name} {shape}" for name, shape in named)
         raise ValueError(f"shape mismatch: cannot broadcast {shapes}") from None
+
+
+def _explain_float_labels(y: np.ndarray, z: np.ndarray, axis: int) -> None:
+    """Raise TypeError where a floating target that failed as probabilities looks like labels.
+
+    It does when it has one entry per example (the logits' shape without the class axis)
+    or a single entry along the class axis (stretched over ``K > 1`` classes by
+    broadcasting): ``[2.0]`` or ``[0.5]`` for logits ``[1, K]``.
+    """
+    batch = z.shape[:axis] + z.shape[axis + 1 :]
+    stretched = y.ndim >= z.ndim - axis and y.shape[axis - z.ndim] == 1 < z.shape[axis]
+    if y.shape == batch or stretched:
+        raise TypeError(
+            f"target: class labels must be integers (got dtype {y.dtype} with shape "
+            f"{y.shape}); floating targets are probability vectors along the class axis"
+        )
+
+
+# smooth_labels' limits on num_classes: beyond _FREE_CLASSES classes, num_classes may be at
+# most twice what the largest label needs; the result at most _MAX_ONE_HOT elements (2 GiB)
+_FREE_CLASSES = 1 << 20
+_MAX_ONE_HOT = 1 << 28
+
+
+def _check_one_hot_size(labels: np.ndarray, k: int) -> None:
+    """ValueError naming ``num_classes`` where the one-hot result would be absurdly large."""
+    need = int(labels.max()) + 1
+    if k > max(_FREE_CLASSES, 2 * need):
+        raise ValueError(
+            f"num_classes: {k} is far beyond what the labels need (largest label "
+            f"{need - 1}); above {_FREE_CLASSES} classes at most twice the largest label + 1"
+        )
+    if labels.size * k > _MAX_ONE_HOT:
+        raise ValueError(
+            f"num_classes: the result would hold {labels.size} x {k} = {labels.size * k} "
+            f"values, more than {_MAX_ONE_HOT}; use softmax_cross_entropy(..., "
+            "label_smoothing=...), which never forms the one-hot array"
+        )
 
 
 def _check_label_smoothing(value: float, name: str) -> float:

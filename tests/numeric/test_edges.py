@@ -197,3 +197,64 @@ class TestKlDivergenceZeroTrueClass:
         assert float(mutual_information([[0.5, 0.0], [0.0, 0.5]])) == pytest.approx(math.log(2))
         assert float(mutual_information([[1.0, 0.0], [0.0, 0.0]])) == 0.0
         assert float(mutual_information([[1.0 - 2.0**-53, 0.0], [2.0**-53, 0.0]])) >= 0.0
+
+
+def _mp_positive_definite(c) -> bool:
+    """Whether the exact binary matrix ``c`` is positive definite (mpmath Cholesky).
+
+    Scaled exactly to entries of order 1 first: mpmath's test has an absolute tolerance.
+    """
+    e = -int(np.frexp(np.max(np.abs(c)))[1])
+    with mpmath.workdps(60):
+        try:
+            mpmath.cholesky(
+                mpmath.matrix([[mpmath.ldexp(_f(float(v)), e) for v in row] for row in c])
+            )
+        except ValueError:
+            return False
+    return True
+
+
+class TestMvnKlExtremeScales:
+    @pytest.mark.parametrize("lo", [-321, -300, 290])
+    def test_matches_mpmath_at_any_covariance_scale(self, lo):
+        # before: at scales 1e-321 ... 1e-300, 137 of 400 such random cases were beyond the
+        # documented bound (nan or LinAlgError where the factors underflowed)
+        from numeric import mvn_kl
+        from tests.numeric.test_gaussian import mp_mvn_kl
+        from tests.oracle import rel_error
+
+        rng = np.random.default_rng(lo + 400)
+        for _ in range(25):
+            k = int(rng.integers(1, 5))
+            scale = 10.0 ** rng.uniform(lo, lo + 15)
+            a, b = rng.normal(size=(2, k, k))
+            c1 = (a @ a.T + 0.5 * np.eye(k)) * scale
+            c2 = (b @ b.T + 0.5 * np.eye(k)) * (scale * rng.uniform(0.5, 2.0))
+            c1 = np.tril(c1) + np.tril(c1, -1).T
+            c2 = np.tril(c2) + np.tril(c2, -1).T
+            mu1, mu2 = rng.normal(size=(2, k)) * math.sqrt(scale)
+            if not (_mp_positive_definite(c1) and _mp_positive_definite(c2)):
+                # subnormal entries (8 bits at 1e-321) can round a matrix out of the cone
+                with pytest.raises(ValueError, match="not positive definite"):
+                    mvn_kl(mu1, c1, mu2, c2)
+                continue
+            got = float(mvn_kl(mu1, c1, mu2, c2))
+            exact = mp_mvn_kl(mu1, c1, mu2, c2)
+            # the documented bound: relative error <= 4 k eps cond(S2)
+            budget = 4 * k * np.finfo(float).eps * np.linalg.cond(c2)
+            assert rel_error(got, exact) <= budget, (k, scale, got, float(exact))
+
+    def test_tiny_against_huge_covariance_is_finite(self):
+        from numeric import mvn_kl
+        from tests.numeric.test_gaussian import mp_mvn_kl
+        from tests.oracle import rel_error
+
+        args = ([0.0, 0.0], np.eye(2) * 1e-300, [0.0, 0.0], np.eye(2) * 1e300)
+        assert rel_error(float(mvn_kl(*args)), mp_mvn_kl(*args)) <= 8 * np.finfo(float).eps
+
+    def test_scales_beyond_what_float64_holds_together_raise_naming_both(self):
+        from numeric import mvn_kl
+
+        with pytest.raises(ValueError, match="cov1, cov2: their scales differ"):
+            mvn_kl([0.0], [[1e-320]], [0.0], [[1e308]])
