@@ -602,6 +602,8 @@ def _softmax_cross_entropy(
         extra, _ = _to_rows(y, ax)
         dtype = common_dtype(z, y)
         kernel = _ce_probs_kernel
+        if tolerance_dtype(target, y) == np.float16:
+            kernel = functools.partial(kernel, total=True)
         chunk = _CHUNK
     kernel = functools.partial(
         kernel, temperature=t, eps=eps, want_loss=want_loss, want_grad=want_grad, check=check
@@ -682,9 +684,14 @@ def _ce_probs_kernel(
     want_grad: bool,
     check: bool,
     out: tuple[np.ndarray, ...],
+    total: bool = False,
 ) -> None:
     outs = list(out)
     loss = outs.pop(0) if want_loss else None
+    # total: the targets sum to 1 only within float16's tolerance (1e-3), so their sum
+    # S = Σ_k y_k (exact in float64) enters: L = Σ y (m − z)/T + S_ε log1p(s'),
+    # ∂L/∂z = (S_ε p − y_ε)/T, S_ε = (1 − ε) S + ε; elsewhere S = 1 within a few eps
+    s_eps = (1.0 - eps) * yb.sum(axis=1) + eps if total else None
     x, prod = _scratch(zb.shape, 2)
     if want_grad:
         x = outs.pop(0)
@@ -700,14 +707,16 @@ def _ce_probs_kernel(
         uniform = _uniform_term(x, eps, zb, m, temperature) if eps > 0.0 else None
     s = _exp_rest(x, rows, idx, x)
     if want_loss:
-        l1 = np.log1p(s)
+        l1 = np.log1p(s) if s_eps is None else np.log1p(s) * s_eps
         if eps == 0.0:
             np.add(cross, l1, out=loss)
         else:
             loss[...] = l1 + uniform
             if eps < 1.0:
                 loss += (1.0 - eps) * cross
-    if want_grad:
+    if want_grad and s_eps is not None:
+        _ce_probs_grad_total(x, yb, s, s_eps, rows, idx, eps, temperature)
+    elif want_grad:
         denom = 1.0 + s
         np.divide(x, denom[:, None], out=x)
         x[rows, idx] = 1.0 / denom
@@ -723,6 +732,24 @@ def _ce_probs_kernel(
         x[rows, idx] = np.where(confident, one_minus - s / denom, x[rows, idx])
         if temperature != 1.0:
             np.divide(x, temperature, out=x)
+
+
+def _ce_probs_grad_total(x, yb, s, s_eps, rows, idx, eps, temperature) -> None:
+    """``(S_ε p − y_ε)/T`` in place of ``x = e^{(z − m)/T}`` (targets not summing to 1)."""
+    k = x.shape[1]
+    denom = 1.0 + s
+    np.divide(x, denom[:, None], out=x)
+    x[rows, idx] = 1.0 / denom
+    x *= s_eps[:, None]
+    x -= (1.0 - eps) * yb + eps / k
+    # at a confident argmax: S_ε p* − y*_ε = (S_ε − y*_ε) − S_ε s'/(1 + s'), with
+    # S_ε − y*_ε = (1 − ε)(S − y*) + ε (K − 1)/K
+    y_star = yb[rows, idx]
+    rest = (1.0 - eps) * (yb.sum(axis=1) - y_star) + eps * (k - 1) / k
+    confident = s < 1.0
+    x[rows, idx] = np.where(confident, rest - s_eps * (s / denom), x[rows, idx])
+    if temperature != 1.0:
+        np.divide(x, temperature, out=x)
 
 
 def _uniform_term(

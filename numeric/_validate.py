@@ -173,15 +173,17 @@ def check_probabilities(
         raise ValueError(f"{name}: contains inf; probabilities must be finite")
     if (p < 0).any():
         raise ValueError(f"{name}: probabilities must be >= 0 (minimum is {np.min(p)!r})")
-    if axis is None:
-        k = p.size
-        total = np.sum(p, dtype=np.float64)
-    else:
-        if p.ndim == 0:
-            raise ValueError(f"{name}: a distribution needs at least one dimension")
-        axis = check_axis(p, axis, name)
-        k = p.shape[axis]
-        total = np.sum(p, axis=axis, dtype=np.float64)
+    # a sum beyond the float range is +inf, which fails the test below as it should
+    with np.errstate(over="ignore"):
+        if axis is None:
+            k = p.size
+            total = np.sum(p, dtype=np.float64)
+        else:
+            if p.ndim == 0:
+                raise ValueError(f"{name}: a distribution needs at least one dimension")
+            axis = check_axis(p, axis, name)
+            k = p.shape[axis]
+            total = np.sum(p, axis=axis, dtype=np.float64)
     tol = normalisation_tolerance(k, p.dtype if tol_dtype is None else tol_dtype)
     worst = float(np.max(np.abs(total - 1.0)))
     if not worst <= tol:
@@ -247,7 +249,8 @@ def check_joint(p: np.ndarray, name: str, tol_dtype: np.dtype | None = None) -> 
         raise ValueError(f"{name}: contains inf; probabilities must be finite")
     if (p < 0).any():
         raise ValueError(f"{name}: probabilities must be >= 0 (minimum is {np.min(p)!r})")
-    total = np.sum(p, axis=(-2, -1), dtype=np.float64)
+    with np.errstate(over="ignore"):  # an infinite sum fails the test below
+        total = np.sum(p, axis=(-2, -1), dtype=np.float64)
     tol = normalisation_tolerance(p.shape[-2] * p.shape[-1], tol_dtype or p.dtype)
     worst = float(np.max(np.abs(total - 1.0)))
     if not worst <= tol:
