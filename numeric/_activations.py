@@ -420,13 +420,21 @@ def _shifted_logits(
     if check and not np.isfinite(m).all():
         raise _Invalid
     # shift invariance: softmax(z/T) = softmax((z − m)/T); z/T itself is never formed.
-    # z − m below −max (logits ±1e308) is −inf here and is redone in halves just below
-    with np.errstate(over="ignore"):
-        np.subtract(zb, m[:, None], out=out)
-        if temperature != 1.0:
-            # (z − m)/T below −max is −inf, whose e^x = 0 is the correctly rounded probability
+    # z − m below −max (logits ±1e308) is −inf: the overflow flag (no extra pass over
+    # the block) sends the block to the redo in halves below
+    try:
+        with np.errstate(over="raise"):
+            np.subtract(zb, m[:, None], out=out)
+        overflowed = False
+    except FloatingPointError:
+        with np.errstate(over="ignore"):  # −inf where z − m overflows, redone below
+            np.subtract(zb, m[:, None], out=out)
+        overflowed = True
+    if temperature != 1.0:
+        # (z − m)/T below −max is −inf, whose e^x = 0 is the correctly rounded probability
+        with np.errstate(over="ignore"):
             np.divide(out, temperature, out=out)
-    if temperature > 1.0 and np.isneginf(out.min()):
+    if overflowed and temperature > 1.0:
         _redo_in_halves(zb, m, temperature, out)
     return rows, idx, m
 

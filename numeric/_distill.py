@@ -69,8 +69,11 @@ def _log_ratio(beta, alpha, p, q, s_p, s_q):
     c = np.log1p(s_q) - np.log1p(s_p)
     rho -= c[:, None]
     small = np.abs(rho) <= 1.0
-    terms = q - p
-    terms[small] = p[small] * np.expm1(rho[small])
+    if small.all():  # every class near: Q_s = Σ q = 1
+        x = np.log1p((p * np.expm1(rho)).sum(axis=1))
+        return rho - x[:, None], c + x
+    # p expm1(ρ') where |ρ'| <= 1, q − p elsewhere (whole-array operations: no gathers)
+    terms = np.where(small, p * np.expm1(np.clip(rho, -1.0, 1.0)), q - p)
     q_small = np.where(small, q, 0.0).sum(axis=1)
     total = terms.sum(axis=1)
     # with little teacher mass on the classes near p the correction is not determined:
@@ -112,6 +115,8 @@ def _half_scaled(u, offset, sb, tb, m_s, m_t, temperature):
     it is ``(t − m_t)/2 − (s − m_s)/2 − (T/2)(c + x)``, in logit units (no division by T)."""
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite entries redone below
         wh = temperature * (0.5 * u)
+    if temperature >= 1.0:  # (z − m)/T cannot overflow: u is finite or the row infinite
+        return wh
     redo = ~np.isfinite(wh) & np.isfinite(sb) & np.isfinite(tb)
     if redo.any():
         r, k = np.nonzero(redo)
@@ -120,7 +125,7 @@ def _half_scaled(u, offset, sb, tb, m_s, m_t, temperature):
     return wh
 
 
-def _asymptotic(sb, tb, temperature, want_loss, want_grad, loss, grad):
+def _asymptotic(sb, tb, beta, alpha, temperature, want_loss, want_grad, loss, grad):
     """Rows whose logits spread at most ``T 2^-60``: the large-temperature limit, exactly.
 
     With ``r = (t − max t) − (s − max s)`` and ``c = r − mean(r)``,
@@ -128,9 +133,10 @@ def _asymptotic(sb, tb, temperature, want_loss, want_grad, loss, grad):
     ``O(spread/T) <= 2^-60``: ``p = 1/K + O(β)`` and ``T² KL = Var_p(T ρ)/2 (1 + O(ρ))``.
     Formed from the logits, this never meets the subnormal ``(s − m)/T`` and ``T²``.
     """
-    with np.errstate(invalid="ignore", over="ignore"):  # ±inf spreads are not asymptotic
-        spread = np.maximum(np.ptp(sb, axis=1), np.ptp(tb, axis=1))
-    rows = np.nonzero(spread <= temperature * _ASYMPTOTIC)[0]
+    # the spread over T is −min β (β = (s − max s)/T, −inf for a masked class); a row
+    # whose spreads are <= 2^-60 T cannot have overflowed anything
+    spread = np.maximum(-beta.min(axis=1), -alpha.min(axis=1))
+    rows = np.nonzero(spread <= _ASYMPTOTIC)[0]
     if rows.size == 0:
         return
     s, t = sb[rows], tb[rows]
@@ -178,4 +184,4 @@ def _distill_kernel(
         grad[near] = -p[near] * np.expm1(u[near]) + 0.0  # (+ 0.0: a zero is +0)
         if temperature != 1.0:
             grad *= temperature
-    _asymptotic(sb, tb, temperature, want_loss, want_grad, loss, grad)
+    _asymptotic(sb, tb, beta, alpha, temperature, want_loss, want_grad, loss, grad)

@@ -769,7 +769,9 @@ def _uniform_term(
     total *= w
     if redo.any():
         total[redo] = -(x[redo] * w).sum(axis=1)
-    halves = np.isinf(total) & np.isfinite(zb).all(axis=1)
+    halves = np.isinf(total)
+    if halves.any():
+        halves[halves] = np.isfinite(zb[halves]).all(axis=1)
     if halves.any():
         h = _half_shift(zb[halves], m[halves])
         with np.errstate(over="ignore"):  # beyond the float range even so: honestly +inf
@@ -785,7 +787,13 @@ def _redo_cross(
     ``(z_k − m)/T`` beyond the float range is −inf (its softmax weight 0 is right), but
     ``y_k (m − z_k)/T`` may be finite: ``2 Σ_k (y_k (z_k − m)/2)/T`` (halving is exact).
     """
-    over = (np.isneginf(x) & np.isfinite(zb) & (yb != 0.0)).any(axis=1)
+    suspect = np.isinf(cross)  # an overflowed weighted x_k makes its row's sum +inf
+    if not suspect.any():
+        return
+    over = np.zeros_like(suspect)
+    over[suspect] = (
+        np.isneginf(x[suspect]) & np.isfinite(zb[suspect]) & (yb[suspect] != 0.0)
+    ).any(axis=1)
     if not over.any():
         return
     h = _half_shift(zb[over], m[over])
