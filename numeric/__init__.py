@@ -4,9 +4,12 @@ Every function validates its input (bad input raises ``ValueError``/``TypeError`
 the argument), broadcasts, keeps float32 as float32 and float64 as float64, and is
 verified against mpmath evaluating the *definition* at >= 50 digits.  Information
 quantities take ``base=`` (default ``math.e``: nats; ``base=2``: bits).  Probability
-inputs must be non-negative and sum to 1 within ``4 * max(K, 4) * eps`` of their dtype;
-they are never normalised silently.  Conventions: ``0 * log 0 = 0``; ``D(p || q) = +inf``
-where ``q_k = 0 < p_k``.
+inputs must be non-negative and sum to 1 within ``4 * max(K, 4) * eps`` of their dtype
+(float16's eps for float16 input, which is computed in float32); they are never
+normalised silently.  Masked arrays are refused (``TypeError``: ``np.asarray`` would drop
+the mask), as are tensors that require grad (pass ``.detach().numpy()``); ``axis`` must
+be an int (``axis=None`` is refused naming ``axis``, except for ``mse``).  Conventions:
+``0 * log 0 = 0``; ``D(p || q) = +inf`` where ``q_k = 0 < p_k``.
 
 Information
 -----------

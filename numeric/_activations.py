@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from numeric._validate import as_float, check_axis, check_not_nan
+from numeric._validate import as_float, check_axis, check_not_nan, to_array
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus"]
 
@@ -419,13 +419,42 @@ def _shifted_logits(
     rows, idx, m = _row_argmax(zb)
     if check and not np.isfinite(m).all():
         raise _Invalid
-    # shift invariance: softmax(z/T) = softmax((z − m)/T); z/T itself is never formed
-    np.subtract(zb, m[:, None], out=out)
+    # shift invariance: softmax(z/T) = softmax((z − m)/T); z/T itself is never formed.
+    # z − m below −max (logits ±1e308) is −inf: the overflow flag (no extra pass over
+    # the block) sends the block to the redo in halves below
+    try:
+        with np.errstate(over="raise"):
+            np.subtract(zb, m[:, None], out=out)
+        overflowed = False
+    except FloatingPointError:
+        with np.errstate(over="ignore"):  # −inf where z − m overflows, redone below
+            np.subtract(zb, m[:, None], out=out)
+        overflowed = True
     if temperature != 1.0:
         # (z − m)/T below −max is −inf, whose e^x = 0 is the correctly rounded probability
         with np.errstate(over="ignore"):
             np.divide(out, temperature, out=out)
+    if overflowed and temperature > 1.0:
+        _redo_in_halves(zb, m, temperature, out)
     return rows, idx, m
+
+
+def _redo_in_halves(zb: np.ndarray, m: np.ndarray, temperature: float, out: np.ndarray) -> None:
+    """Where ``z − m`` overflowed but ``(z − m)/T`` need not: ``2 ((z/2 − m/2)/T)``.
+
+    Halving a number beyond 1e300 is exact, so this is ``(z − m)/T`` rounded once, as if
+    the difference had not overflowed (and −inf only where the quotient itself is).
+    """
+    redo = np.isneginf(out) & np.isfinite(zb)
+    if redo.any():
+        r, c = np.nonzero(redo)
+        with np.errstate(over="ignore"):
+            out[r, c] = 2.0 * ((0.5 * zb[r, c] - 0.5 * m[r]) / temperature)
+
+
+def _half_shift(zb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``(z − m)/2`` without overflow (exact halving of each term beyond the normal range)."""
+    return 0.5 * zb - 0.5 * m[:, None]
 
 
 def _exp_rest(x: np.ndarray, rows: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -493,7 +522,7 @@ def _check_scalar(value, name: str) -> float:
     """A real Python/NumPy scalar (not bool) as float, or TypeError naming ``name``."""
     if isinstance(value, bool | np.bool_):
         raise TypeError(f"{name}: must be a real number, got bool")
-    arr = np.asarray(value)
+    arr = to_array(value, name)
     if arr.ndim != 0 or arr.dtype.kind not in "iuf":
         raise TypeError(f"{name}: must be a real scalar, got {type(value).__name__} {arr.dtype}")
     return float(arr)

@@ -165,8 +165,14 @@ def _mvn_kl_kernel(mu1, cov1, mu2, cov2) -> np.ndarray:
     # S1 − S2 is exact entrywise (Sterbenz) when the covariances are close
     delta = cov1 - cov2
     # B = L2⁻¹ (S1 − S2) L2⁻ᵀ = L2⁻¹ S1 L2⁻ᵀ − I, similar to S2⁻¹ S1 − I
-    b = np.linalg.solve(l2, _swap(np.linalg.solve(l2, delta)))
-    beta = np.linalg.eigvalsh(0.5 * (b + _swap(b)))
+    # S2⁻¹S1 beyond the float range (covariances more than 1.8e308 apart) is +inf here,
+    # and so is D (its trace term alone exceeds 0.9e308); those rows skip the eigenvalues
+    with np.errstate(over="ignore", invalid="ignore"):
+        b = np.linalg.solve(l2, _swap(np.linalg.solve(l2, delta)))
+    over = ~np.isfinite(b).all(axis=(-2, -1))
+    b = np.where(over[..., None, None], 0.0, b)
+    # the symmetric part, halves first: b + bᵀ may overflow where b does not
+    beta = np.linalg.eigvalsh(0.5 * b + 0.5 * _swap(b))
     ok = np.all(beta >= -0.5, axis=-1)
     # φ(log λ) = λ − 1 − log λ = β − log1p(β) = −log1pmx(β) >= 0, no cancellation
     t_eig = _sum_terms(np.maximum(-_log1pmx(np.where(ok[..., None], beta, 0.0)), 0.0), -1)
@@ -175,8 +181,9 @@ def _mvn_kl_kernel(mu1, cov1, mu2, cov2) -> np.ndarray:
         _log_quotient(np.diagonal(l1, axis1=-2, axis2=-1), np.diagonal(l2, axis1=-2, axis2=-1)),
         axis=-1,
     )
-    t_classic = np.trace(b, axis1=-2, axis2=-1) - log_det
-    cov_term = np.where(ok, t_eig, t_classic)
+    with np.errstate(over="ignore"):  # a trace beyond the range: D is +inf
+        t_classic = np.trace(b, axis1=-2, axis2=-1) - log_det
+    cov_term = np.where(over, np.inf, np.where(ok, t_eig, t_classic))
     with np.errstate(over="ignore"):  # μ2 − μ1 beyond the range: recomputed from halves
         dmu = mu2 - mu1
     halves = ~np.isfinite(dmu)
@@ -186,7 +193,7 @@ def _mvn_kl_kernel(mu1, cov1, mu2, cov2) -> np.ndarray:
     scale = np.where(np.any(halves, axis=-1), 4.0, 1.0)
     with np.errstate(over="ignore"):  # a squared distance beyond the range is +inf
         maha = scale * _sum_terms(v * v, -1)
-        return 0.5 * (cov_term + maha)
+        return 0.5 * cov_term + 0.5 * maha
 
 
 # ------------------------------------------------------------------------- validation
@@ -437,6 +444,9 @@ def mvn_kl(
     ``log det(S2⁻¹S1) = 2 Σ log(diag L1 / diag L2)``; it cannot cancel badly there.
     Accuracy: relative error <= 4 k eps × cond(S2) (float64), including nearly identical
     covariances with exact entries; float32 is evaluated in float64 and rounded once.
+    Scale: ``D`` is invariant under ``x → a x``, so the inputs are first rescaled by a
+    power of two (exact) that brings the covariances to order 1: covariances anywhere in
+    the float range work (1e-320 as well as 1e300).
 
     Examples
     --------
@@ -468,5 +478,30 @@ def mvn_kl(
     vec, mat = (*batch, k), (*batch, k, k)
     # use the lower triangle (what Cholesky reads), mirrored; exactly the input if symmetric
     c1w, c2w = _from_lower(prep(c1, mat)), _from_lower(prep(c2, mat))
-    out = _mvn_kl_kernel(prep(m1, vec), c1w, prep(m2, vec), c2w)
+    out = _mvn_kl_kernel(*_rescale(prep(m1, vec), c1w, prep(m2, vec), c2w))
     return _finish(out, dtype)
+
+
+def _rescale(m1, c1, m2, c2):
+    """The same divergence with covariances centred on 1: ``(μ, S) → (2^-h μ, 4^-h S)``.
+
+    D is invariant under ``x → a x``; a power of two is exact, and ``4^h`` at the
+    geometric centre of the diagonal entries of both covariances (which bound every entry
+    of a positive definite matrix) keeps them away from the subnormals and the overflow
+    threshold: covariances near 1e-320 gave NaN, LinAlgError or errors far beyond the
+    bound from the factorisations.  Diagonals spanning more than 2^2000 are left as they
+    are (no scale can centre them better).
+    """
+    d = np.concatenate(
+        [np.diagonal(c1, axis1=-2, axis2=-1), np.diagonal(c2, axis1=-2, axis2=-1)], axis=-1
+    )
+    _, e = np.frexp(np.where(d > 0.0, d, 1.0))  # a diagonal <= 0 fails Cholesky anyway
+    lo, hi = e.min(axis=-1), e.max(axis=-1)
+    h = np.where(hi - lo > 2000, 0, (lo + hi) // 4)
+    with np.errstate(over="ignore", under="ignore"):  # a mean beyond the range is honest
+        return (
+            np.ldexp(m1, -h[..., None]),
+            np.ldexp(c1, -2 * h[..., None, None]),
+            np.ldexp(m2, -h[..., None]),
+            np.ldexp(c2, -2 * h[..., None, None]),
+        )

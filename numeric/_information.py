@@ -15,12 +15,14 @@ import numpy.typing as npt
 
 from numeric._validate import (
     as_float,
+    check_axis,
     check_base,
     check_joint,
     check_not_nan,
     check_probabilities,
     check_unit_interval,
     common_dtype,
+    tolerance_dtype,
 )
 
 __all__ = [
@@ -325,7 +327,8 @@ def _distribution(p: npt.ArrayLike, name: str, axis: int) -> np.ndarray:
     arr = as_float(p, name)
     if arr.ndim == 0:
         raise ValueError(f"{name}: a distribution needs at least one dimension (got a scalar)")
-    check_probabilities(arr, name, axis=axis)
+    check_axis(arr, axis, name)
+    check_probabilities(arr, name, axis=axis, tol_dtype=tolerance_dtype(p, arr))
     return arr
 
 
@@ -342,8 +345,10 @@ def _distribution_pair(
     for arr, name in ((pa, "p"), (qa, "q")):
         if arr.ndim == 0:
             raise ValueError(f"{name}: a distribution needs at least one dimension (got a scalar)")
-    check_probabilities(pa, "p", axis=axis)
-    check_probabilities(qa, "q", axis=axis)
+    check_axis(pa, axis, "p")
+    check_axis(qa, axis, "q")
+    check_probabilities(pa, "p", axis=axis, tol_dtype=tolerance_dtype(p, pa))
+    check_probabilities(qa, "q", axis=axis, tol_dtype=tolerance_dtype(q, qa))
     ax_p, ax_q = axis % pa.ndim - pa.ndim, axis % qa.ndim - qa.ndim
     if ax_p != ax_q:
         raise ValueError(
@@ -369,7 +374,7 @@ def _distribution_pair(
 
 def _joint(p_xy: npt.ArrayLike) -> tuple[np.ndarray, np.dtype]:
     arr = as_float(p_xy, "p_xy")
-    check_joint(arr, "p_xy")
+    check_joint(arr, "p_xy", tolerance_dtype(p_xy, arr))
     return arr.astype(_WORK, copy=False), arr.dtype
 
 
@@ -792,7 +797,9 @@ def kl_divergence(
     -------
     ndarray
         The broadcast shape without ``axis``; ``0`` where ``p == q``, ``>= 0`` where
-        ``Σ p >= Σ q``.  For totals ``P = Σ p < Q = Σ q`` (within the tolerance) the
+        ``Σ p >= Σ_{p_k > 0} q_k`` (mass of ``q`` on classes ``p`` gives no weight never
+        makes it negative: ``p = [1, 0]``, ``q = [1, 2⁻⁵³]`` gives exactly 0).  For totals
+        ``P = Σ p < Q = Σ_{p_k > 0} q_k`` (within the tolerance) the
         definition itself can be as low as ``P log(P/Q) ≈ P − Q``, e.g. ``−5.6e-17`` for
         ``p = [.1, .2, .3, .4]`` and ``q`` the same with one ulp more in the last entry.
 
@@ -803,7 +810,9 @@ def kl_divergence(
 
     Notes
     -----
-    Stable form: with ``q' = q (1 + κ)``, ``κ ≈ P/Q − 1`` (so that ``Σ q' ≈ Σ p``),
+    Stable form: over the classes with ``p_k > 0`` only (``P = Σ p``, ``Q = Σ_{p_k > 0}
+    q_k``), with ``q' = q (1 + κ)``, ``κ = min(0, P/Q − 1)`` (so that ``Σ q' ≈ Σ p`` where
+    ``Q > P``; all parts below are ``>= 0`` where ``Q <= P``),
 
     .. math::
 
@@ -838,23 +847,33 @@ def kl_divergence(
     p64, q64, ax, dtype = _distribution_pair(p, q, axis)
     # Δ = P − Q = Σ (p − q) (P = Σ p, Q = Σ q) in double-double: p − q = s + e exactly,
     # with e = 0 (Sterbenz) wherever p ≈ q, so Δ keeps full accuracy for nearly equal p, q
+    # only the classes with p_k > 0 enter (the others add exactly 0 by definition):
+    # Q = Σ_{p_k > 0} q_k, so that D >= P log(P/Q) >= 0 whenever Q <= P (q's extra mass on
+    # classes p does not weigh cannot make a tiny negative D, -6.2e-33 at p = [1, 0],
+    # q = [1, 2^-53] with the total Σ q)
+    pos = p64 > 0.0
     s, e = _two_sum(p64, -q64)
+    s = np.where(pos, s, 0.0)
+    e = np.where(pos, e, 0.0)
     dh, dl = _sum_dd(s, ax)
     dl = dl + np.sum(e, axis=ax)
     big_p = np.sum(p64, axis=ax)
-    # q' = q (1 + κ), κ ≈ P/Q − 1 (Σ q' ≈ P = Σ p).  For any κ,
-    # D = Σ (p log(p/q') − p + q') + Δ (1 + κ) + P (log1p(κ) − κ);
-    # the correction is P log(P/Q) for κ = Δ/Q and is exactly 0 when Δ = 0 exactly
-    kappa = dh / (big_p - dh)
+    # q' = q (1 + κ).  For any κ,
+    # D = Σ_{p_k > 0} (p log(p/q') − p + q') + Δ (1 + κ) + P (log1p(κ) − κ).
+    # Δ = P − Q >= 0: κ = 0, and every part is >= 0 (no cancellation).  Δ < 0: κ = Δ/Q
+    # (Σ q' = P), the correction is P log(P/Q) < 0, as small as the definition allows
+    # (Q <= P + tolerance, so κ > -1/2)
+    with np.errstate(divide="ignore"):  # Q = 0: q = 0 < p somewhere, D = +inf anyway
+        kappa = np.clip(dh / (big_p - dh), -0.5, 0.0)
     corr = dh + ((dl + dh * kappa) + big_p * _log1pmx(kappa))
     kap = np.expand_dims(kappa, ax)
     qk = q64 * kap
     d = s - (qk - e)  # p − q'
-    # log(p/q') = log(p/q) − log1p(κ) (where p = 0 the term takes 0 times it, where
-    # q = 0 < p it stays +inf)
+    # log(p/q') = log(p/q) − log1p(κ) (where q = 0 < p it stays +inf)
     lr = _log_ratio(p64, q64) - np.log1p(kap)
     # the correction is added to the compensated sum of the terms before its rounding
-    div = _sum_terms(_kl_terms(p64, q64 + qk, d, lr), ax, offset=corr)
+    terms = np.where(pos, _kl_terms(p64, q64 + qk, d, lr), 0.0)
+    div = _sum_terms(terms, ax, offset=corr)
     return _finish(_in_base(div, b), dtype)
 
 

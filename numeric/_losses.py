@@ -10,7 +10,6 @@ the notes at the top of :mod:`numeric._activations`.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +21,7 @@ from numeric._activations import (
     _exp_rest,
     _explain_logits,
     _from_rows,
+    _half_shift,
     _Invalid,
     _map_elementwise,
     _map_rows,
@@ -29,6 +29,7 @@ from numeric._activations import (
     _shifted_logits,
     _to_rows,
 )
+from numeric._distill import _distill_kernel
 from numeric._validate import (
     as_float,
     as_labels,
@@ -38,6 +39,7 @@ from numeric._validate import (
     check_probabilities,
     check_unit_interval,
     common_dtype,
+    tolerance_dtype,
 )
 
 __all__ = [
@@ -579,12 +581,8 @@ def _softmax_cross_entropy(
         y = as_float(target, "target")
         try:
             shape = _broadcast_shapes(("logits", z.shape), ("target", y.shape))
-        except ValueError as exc:
-            if y.shape == z.shape[:axis] + z.shape[axis + 1 :]:
-                raise ValueError(
-                    f"{exc}; floating targets are probability vectors like the logits, "
-                    "class indices need an integer dtype"
-                ) from None
+        except ValueError:
+            _explain_float_labels(y, z, axis)
             raise
         ax = axis + len(shape) - z.ndim  # the class axis in the broadcast shape
         if shape[ax] != k:
@@ -592,13 +590,20 @@ def _softmax_cross_entropy(
                 f"shape mismatch: target has {shape[ax]} classes along axis {ax}, "
                 f"logits has {k}"
             )
+        y_in = y
         y = np.broadcast_to(y, shape)
         if check:
-            check_probabilities(y, "target", axis=ax)
+            try:
+                check_probabilities(y, "target", axis=ax, tol_dtype=tolerance_dtype(target, y))
+            except ValueError:
+                _explain_float_labels(y_in, z, axis)
+                raise
         z2, batch = _to_rows(_broadcast_view(z, shape), ax)
         extra, _ = _to_rows(y, ax)
         dtype = common_dtype(z, y)
         kernel = _ce_probs_kernel
+        if tolerance_dtype(target, y) == np.float16:
+            kernel = functools.partial(kernel, total=True)
         chunk = _CHUNK
     kernel = functools.partial(
         kernel, temperature=t, eps=eps, want_loss=want_loss, want_grad=want_grad, check=check
@@ -633,20 +638,24 @@ def _ce_labels_kernel(
     loss = outs.pop(0) if want_loss else None
     x = outs.pop(0) if want_grad else _scratch(zb.shape, 1)[0]
     k = zb.shape[1]
-    rows, idx, _ = _shifted_logits(zb, temperature, x, check=check)
+    rows, idx, m = _shifted_logits(zb, temperature, x, check=check)
     xt = x[rows, tb]  # (z_t − m)/T <= 0
-    uniform = _uniform_term(x, eps) if want_loss and eps > 0.0 else None
+    if want_loss:
+        # (1 − ε)(z_t − m)/T, redone in halves where (z_t − m)/T overflowed but the
+        # weighted term need not
+        on_term = _weighted_shift(zb[rows, tb], m, xt, 1.0 - eps, temperature)
+    uniform = _uniform_term(x, eps, zb, m, temperature) if want_loss and eps > 0.0 else None
     s = _exp_rest(x, rows, idx, x)
     if want_loss:
         l1 = np.log1p(s)
         # −log softmax_t = (m − z_t)/T + log1p(s'): lse − z_t is never formed
         if eps == 0.0:
-            np.subtract(l1, xt, out=loss)
+            np.subtract(l1, on_term, out=loss)
         else:
             # y^ε = (1 − ε) onehot + ε/K: (1 − ε)(m − z_t)/T + (ε/K) Σ (m − z_k)/T + log1p(s')
             loss[...] = l1 + uniform
             if eps < 1.0:
-                loss -= (1.0 - eps) * xt
+                loss -= on_term
     if want_grad:
         denom = 1.0 + s
         r = 1.0 / denom
@@ -675,31 +684,39 @@ def _ce_probs_kernel(
     want_grad: bool,
     check: bool,
     out: tuple[np.ndarray, ...],
+    total: bool = False,
 ) -> None:
     outs = list(out)
     loss = outs.pop(0) if want_loss else None
+    # total: the targets sum to 1 only within float16's tolerance (1e-3), so their sum
+    # S = Σ_k y_k (exact in float64) enters: L = Σ y (m − z)/T + S_ε log1p(s'),
+    # ∂L/∂z = (S_ε p − y_ε)/T, S_ε = (1 − ε) S + ε; elsewhere S = 1 within a few eps
+    s_eps = (1.0 - eps) * yb.sum(axis=1) + eps if total else None
     x, prod = _scratch(zb.shape, 2)
     if want_grad:
         x = outs.pop(0)
     k = zb.shape[1]
-    rows, idx, _ = _shifted_logits(zb, temperature, x, check=check)
+    rows, idx, m = _shifted_logits(zb, temperature, x, check=check)
     if want_loss:
         # Σ_k y_k (m − z_k)/T, each term >= 0; a class the target gives no weight adds 0
         # even when its logit is −inf (0 · ∞ = 0)
         prod[...] = 0.0
         np.multiply(yb, x, out=prod, where=yb != 0.0)
         cross = -prod.sum(axis=1)
-        uniform = _uniform_term(x, eps) if eps > 0.0 else None
+        _redo_cross(cross, zb, yb, x, m, temperature)
+        uniform = _uniform_term(x, eps, zb, m, temperature) if eps > 0.0 else None
     s = _exp_rest(x, rows, idx, x)
     if want_loss:
-        l1 = np.log1p(s)
+        l1 = np.log1p(s) if s_eps is None else np.log1p(s) * s_eps
         if eps == 0.0:
             np.add(cross, l1, out=loss)
         else:
             loss[...] = l1 + uniform
             if eps < 1.0:
                 loss += (1.0 - eps) * cross
-    if want_grad:
+    if want_grad and s_eps is not None:
+        _ce_probs_grad_total(x, yb, s, s_eps, rows, idx, eps, temperature)
+    elif want_grad:
         denom = 1.0 + s
         np.divide(x, denom[:, None], out=x)
         x[rows, idx] = 1.0 / denom
@@ -717,11 +734,32 @@ def _ce_probs_kernel(
             np.divide(x, temperature, out=x)
 
 
-def _uniform_term(x: np.ndarray, eps: float) -> np.ndarray:
+def _ce_probs_grad_total(x, yb, s, s_eps, rows, idx, eps, temperature) -> None:
+    """``(S_ε p − y_ε)/T`` in place of ``x = e^{(z − m)/T}`` (targets not summing to 1)."""
+    k = x.shape[1]
+    denom = 1.0 + s
+    np.divide(x, denom[:, None], out=x)
+    x[rows, idx] = 1.0 / denom
+    x *= s_eps[:, None]
+    x -= (1.0 - eps) * yb + eps / k
+    # at a confident argmax: S_ε p* − y*_ε = (S_ε − y*_ε) − S_ε s'/(1 + s'), with
+    # S_ε − y*_ε = (1 − ε)(S − y*) + ε (K − 1)/K
+    y_star = yb[rows, idx]
+    rest = (1.0 - eps) * (yb.sum(axis=1) - y_star) + eps * (k - 1) / k
+    confident = s < 1.0
+    x[rows, idx] = np.where(confident, rest - s_eps * (s / denom), x[rows, idx])
+    if temperature != 1.0:
+        np.divide(x, temperature, out=x)
+
+
+def _uniform_term(
+    x: np.ndarray, eps: float, zb: np.ndarray, m: np.ndarray, temperature: float
+) -> np.ndarray:
     """``(ε/K) Σ_k (m − z_k)/T = −(ε/K) Σ_k x_k >= 0`` per row, ``+inf`` for a masked class.
 
     Where the plain sum overflows although the scaled one need not, the row is summed
-    again after scaling.
+    again after scaling; where an ``x_k`` itself overflowed (logits ±1e308 with ``T <= 1``)
+    the row is summed in halves, ``2 Σ (ε/K)((z_k − m)/2)/T``.
     """
     w = eps / x.shape[1]
     # a sum beyond the float range is redone below (or is honestly +inf)
@@ -731,7 +769,52 @@ def _uniform_term(x: np.ndarray, eps: float) -> np.ndarray:
     total *= w
     if redo.any():
         total[redo] = -(x[redo] * w).sum(axis=1)
+    halves = np.isinf(total)
+    if halves.any():
+        halves[halves] = np.isfinite(zb[halves]).all(axis=1)
+    if halves.any():
+        h = _half_shift(zb[halves], m[halves])
+        with np.errstate(over="ignore"):  # beyond the float range even so: honestly +inf
+            total[halves] = -2.0 * ((h * w) / temperature).sum(axis=1)
     return total
+
+
+def _redo_cross(
+    cross: np.ndarray, zb: np.ndarray, yb: np.ndarray, x: np.ndarray, m: np.ndarray, t: float
+) -> None:
+    """``cross = Σ_k y_k (m − z_k)/T`` in halves for rows where a weighted ``x_k`` overflowed.
+
+    ``(z_k − m)/T`` beyond the float range is −inf (its softmax weight 0 is right), but
+    ``y_k (m − z_k)/T`` may be finite: ``2 Σ_k (y_k (z_k − m)/2)/T`` (halving is exact).
+    """
+    suspect = np.isinf(cross)  # an overflowed weighted x_k makes its row's sum +inf
+    if not suspect.any():
+        return
+    over = np.zeros_like(suspect)
+    over[suspect] = (
+        np.isneginf(x[suspect]) & np.isfinite(zb[suspect]) & (yb[suspect] != 0.0)
+    ).any(axis=1)
+    if not over.any():
+        return
+    h = _half_shift(zb[over], m[over])
+    y = yb[over]
+    with np.errstate(over="ignore", invalid="ignore"):  # honestly +inf beyond the range
+        terms = np.where(y != 0.0, (y * h) / t, 0.0)
+        cross[over] = -2.0 * terms.sum(axis=1)
+
+
+def _weighted_shift(
+    zt: np.ndarray, m: np.ndarray, xt: np.ndarray, weight: float, temperature: float
+) -> np.ndarray:
+    """``weight · xt`` with ``xt = (z_t − m)/T``, in halves where ``xt`` overflowed."""
+    if weight == 0.0:
+        return np.zeros_like(xt)
+    out = weight * xt if weight != 1.0 else xt.copy()
+    over = np.isneginf(xt) & np.isfinite(zt)
+    if over.any():
+        with np.errstate(over="ignore"):  # honestly −inf beyond the range
+            out[over] = 2.0 * ((weight * (0.5 * zt[over] - 0.5 * m[over])) / temperature)
+    return out
 
 
 def smooth_labels(
@@ -756,7 +839,10 @@ def smooth_labels(
         :math:`\varepsilon \in [0, 1]`.
     num_classes : int, optional
         ``K``; required for class indices, and if given for probability vectors it must
-        equal their length along ``axis``.
+        equal their length along ``axis``.  For class indices ``K`` must exceed the largest
+        label; above ``2**20`` classes it may be at most twice the largest label + 1, and
+        the result may hold at most ``2**28`` values (2 GiB): larger requests raise
+        ``ValueError`` rather than allocate.
     axis : int, default -1
         The class axis of the result.
 
@@ -769,12 +855,13 @@ def smooth_labels(
     Raises
     ------
     TypeError
-        ``target`` is complex, boolean, object or string; ``epsilon``, ``num_classes`` or
-        ``axis`` has the wrong type.
+        ``target`` is complex, boolean, object, string or masked, or floating where
+        ``num_classes`` asks for class labels; ``epsilon``, ``num_classes`` or ``axis`` has
+        the wrong type.
     ValueError
         Empty ``target``; indices out of range; probability vectors negative, non-finite or
-        not summing to 1; ``epsilon`` outside ``[0, 1]``; ``num_classes`` missing, below 1
-        or inconsistent; ``axis`` out of range.
+        not summing to 1; ``epsilon`` outside ``[0, 1]``; ``num_classes`` missing, below 1,
+        inconsistent or too large (see above); ``axis`` out of range.
 
     Notes
     -----
@@ -795,6 +882,7 @@ def smooth_labels(
             raise ValueError("num_classes: required when target holds integer class indices")
         k = _check_num_classes(num_classes)
         labels = as_labels(target, k, "target")
+        _check_one_hot_size(labels, k)
         ndim = labels.ndim + 1
         if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
             raise TypeError(f"axis: must be an int, got {type(axis).__name__}")
@@ -808,10 +896,15 @@ def smooth_labels(
     axis = check_axis(y, axis, "target")
     k = y.shape[axis]
     if num_classes is not None and _check_num_classes(num_classes) != k:
+        if k == 1 or (y.ndim == 1 and np.all(y == np.round(y))):
+            raise TypeError(
+                f"target: class labels must be integers (got dtype {y.dtype}); floating "
+                "targets are probability vectors along axis"
+            )
         raise ValueError(
             f"num_classes: {num_classes} does not match target's length {k} along axis {axis}"
         )
-    check_probabilities(y, "target", axis=axis)
+    check_probabilities(y, "target", axis=axis, tol_dtype=tolerance_dtype(target, y))
     out = (1.0 - eps) * y.astype(np.float64) + eps / k
     return out.astype(y.dtype, copy=False)
 
@@ -875,11 +968,18 @@ def distillation_loss(
     :math:`\rho = (t - \max t)/T - (s - \max s)/T` and :math:`D = \log\sum_k p_k
     e^{\rho_k}`, computed as :math:`c + \operatorname{log1p}(\sum_k p_k
     \operatorname{expm1}(\rho_k - c))` around the estimate :math:`c` = difference of the two
-    logsumexps, so that :math:`u` keeps its digits where :math:`q \approx p`.
+    logsumexps, so that :math:`u` keeps its digits where :math:`q \approx p`.  Each term is
+    formed in units of the loss, :math:`T^2 p G(u)` from :math:`T u`, never as
+    :math:`T^2 \cdot \mathrm{KL}` (``T²`` overflows beyond ``T ≈ 1.3e154`` and is subnormal
+    below ``1.5e-154``); where ``(s − max s)/T`` overflows (tiny ``T``) ``T u`` is formed
+    from the logits.  Where every logit spread is at most :math:`T\,2^{-60}` the
+    large-temperature limit :math:`L = \sum_k c_k^2 / (2K)`, :math:`c = r - \bar r`,
+    :math:`r = (t - \max t) - (s - \max s)`, holds to a relative :math:`2^{-60}` and is
+    used (``(s − max s)/T`` would be subnormal there).
 
     Accuracy: ≤ 4 ULP where well-conditioned; otherwise relative error ≤ 4 ε κ with
     :math:`\kappa = \sum_k (|s_k| |\partial L/\partial s_k| + |t_k| |\partial L/\partial
-    t_k|) / L`.
+    t_k|) / L`, for every finite ``T > 0`` (``5e-324`` to ``1.8e308``).
 
     Examples
     --------
@@ -925,7 +1025,9 @@ def distillation_loss_grad(
     -----
     Stable rewrite: :math:`p_k - q_k = -p_k \operatorname{expm1}(u_k)` with
     :math:`u_k = \log(q_k / p_k)` for :math:`|u_k| < 1`, the plain difference elsewhere
-    (no cancellation beyond a factor :math:`e/(e - 1)`).
+    (no cancellation beyond a factor :math:`e/(e - 1)`); :math:`u` as for the loss.  In the
+    large-temperature limit (logit spreads ≤ :math:`T\,2^{-60}`) it is
+    :math:`-(r_k - \bar r)/K` with :math:`r` as for the loss.
 
     Accuracy: ≤ 4 ULP where well-conditioned; otherwise relative error ≤ 4 ε κ with
     :math:`\kappa_k = \sum_j (|s_j| p_k |\delta_{jk} - p_j| + |t_j| q_k |\delta_{jk} - q_j|)
@@ -971,97 +1073,6 @@ def _distillation(
     loss = outs.pop(0).reshape(batch) if want_loss else None
     grad = _from_rows(outs.pop(0), batch, axis) if want_grad else None
     return loss, grad
-
-
-# G(u) = 1 − (1 − u) e^u = Σ_{n>=2} (n − 1) uⁿ/n!  (0 <= u < 1: 19 terms, tail < 1e-17 G)
-_G_COEF = tuple((n - 1) / math.factorial(n) for n in range(2, 21))
-# g(v) = e^v − 1 − v = Σ_{n>=2} vⁿ/n!  (0 < v < 2: 24 terms, tail < 2e-18 g)
-_EXPM1MX_COEF = tuple(1.0 / math.factorial(n) for n in range(2, 26))
-
-
-def _series(x: np.ndarray, coef: tuple[float, ...]) -> np.ndarray:
-    """``x² Σ_j coef[j] x^j`` by Horner (positive coefficients and ``x >= 0``: no cancellation)."""
-    acc = np.full_like(x, coef[-1])
-    for c in reversed(coef[:-1]):
-        acc *= x
-        acc += c
-    return acc * (x * x)
-
-
-def _distill_kernel(
-    sb: np.ndarray,
-    tb: np.ndarray,
-    *,
-    temperature: float,
-    want_loss: bool,
-    want_grad: bool,
-    out: tuple[np.ndarray, ...],
-) -> None:
-    outs = list(out)
-    beta = np.empty_like(sb)
-    alpha = np.empty_like(tb)
-    rows, i_s, _ = _shifted_logits(sb, temperature, beta)  # β = (s − max s)/T
-    _, i_t, _ = _shifted_logits(tb, temperature, alpha)  # α = (t − max t)/T
-    p = np.empty_like(beta)
-    q = np.empty_like(alpha)
-    s_p = _exp_rest(beta, rows, i_s, p)
-    s_q = _exp_rest(alpha, rows, i_t, q)
-    # softmax = e^{x}/(1 + s'), 1/(1 + s') at the argmax
-    np.divide(p, (1.0 + s_p)[:, None], out=p)
-    p[rows, i_s] = 1.0 / (1.0 + s_p)
-    np.divide(q, (1.0 + s_q)[:, None], out=q)
-    q[rows, i_t] = 1.0 / (1.0 + s_q)
-
-    t_masked = np.isneginf(alpha)
-    s_masked = np.isneginf(beta)
-    # q_k > 0 = p_k somewhere: the divergence is +inf
-    inf_row = (s_masked & ~t_masked).any(axis=1)
-    # ρ = α − β = log(q/p) + const; −inf where the teacher masks the class
-    rho = alpha - np.where(s_masked, 0.0, beta)
-    # log q_k − log p_k = ρ_k − D with D = lse(α) − lse(β) = log Σ_j p_j e^{ρ_j}.
-    # c = log1p(s'_q) − log1p(s'_p) approximates D to a few eps·(1 + |D|); then
-    # D − c = log1p(Σ_j p_j expm1(ρ_j − c)) (Σ p = 1) is a small correction whose terms
-    # are as small as ρ − c, so u = (ρ − c) − (D − c) is accurate even where q ≈ p
-    c = np.log1p(s_q) - np.log1p(s_p)
-    rho -= c[:, None]
-    big = rho > 600.0  # q_k > e^600 p_k: p_k expm1(ρ'_k) would overflow
-    terms = p * np.expm1(np.minimum(rho, 600.0))
-    if big.any():
-        # p_k e^{ρ'_k} = q_k e^{D − c} and D − c is a few eps: q_k − p_k, both as computed
-        # (not e^{log p + ρ'}: log p ≈ −2500 carries an absolute rounding of 5e-13)
-        terms[big] = q[big] - p[big]
-    shift = np.log1p(terms.sum(axis=1))
-    u = rho - shift[:, None]  # u = log(q/p), −inf where the teacher masks the class
-    ok = ~t_masked & ~inf_row[:, None]
-
-    if want_loss:
-        loss = outs.pop(0)
-        # p G(u) → p as u → −∞: a class the teacher masks adds its student mass
-        # (Σ_k p_k G(u_k) = KL needs Σ p = Σ q = 1 over all classes)
-        terms = np.where(t_masked, p, 0.0)
-        hi = ok & (u >= 1.0)
-        mid = ok & (u >= 0.0) & (u < 1.0)
-        low = ok & (u < 0.0) & (u > -2.0)
-        far_low = ok & (u <= -2.0)
-        # p G(u) = p + q (u − 1) for u >= 1 (two non-negative terms)
-        terms[hi] = p[hi] + q[hi] * (u[hi] - 1.0)
-        # p G(u) by its positive Taylor series for 0 <= u < 1
-        terms[mid] = p[mid] * _series(u[mid], _G_COEF)
-        # p G(u) = q (e^v − 1 − v), v = −u: positive series for 0 < v < 2
-        terms[low] = q[low] * _series(-u[low], _EXPM1MX_COEF)
-        # ... and p − q (1 + v) for v >= 2 (p >= 1.6 q (1 + v): no real cancellation)
-        terms[far_low] = p[far_low] - q[far_low] * (1.0 - u[far_low])
-        kl = terms.sum(axis=1)
-        kl[inf_row] = np.inf
-        np.multiply(kl, temperature * temperature, out=loss)
-    if want_grad:
-        grad = outs.pop(0)
-        np.subtract(p, q, out=grad)
-        near = ok & (np.abs(u) < 1.0)
-        # p − q = −p expm1(log(q/p)) without cancellation where q ≈ p
-        grad[near] = -p[near] * np.expm1(u[near]) + 0.0  # (+ 0.0: a zero is +0)
-        if temperature != 1.0:
-            grad *= temperature
 
 
 # ----------------------------------------------------------------------------------------
@@ -1203,10 +1214,12 @@ def _mse_diff(
 
 def _is_integer(a: npt.ArrayLike) -> bool:
     """True for integer class indices (an integer dtype, Python ints); bool is not."""
+    if isinstance(a, np.ma.MaskedArray):
+        return False  # as_float refuses it, naming the argument
     try:
         return np.asarray(a).dtype.kind in "iu"
-    except (ValueError, TypeError):  # ragged input: as_float explains it
-        return False
+    except (ValueError, TypeError, RuntimeError):  # ragged input, a tensor needing grad:
+        return False  # as_float explains it
 
 
 def _pair(
@@ -1240,6 +1253,44 @@ def _broadcast_shapes(*named: tuple[str, tuple[int, ...]]) -> tuple[int, ...]:
     except ValueError:
         shapes = ", ".join(f"{name} {shape}" for name, shape in named)
         raise ValueError(f"shape mismatch: cannot broadcast {shapes}") from None
+
+
+def _explain_float_labels(y: np.ndarray, z: np.ndarray, axis: int) -> None:
+    """Raise TypeError where a floating target that failed as probabilities looks like labels.
+
+    It does when it has one entry per example (the logits' shape without the class axis)
+    or a single entry along the class axis (stretched over ``K > 1`` classes by
+    broadcasting): ``[2.0]`` or ``[0.5]`` for logits ``[1, K]``.
+    """
+    batch = z.shape[:axis] + z.shape[axis + 1 :]
+    stretched = y.ndim >= z.ndim - axis and y.shape[axis - z.ndim] == 1 < z.shape[axis]
+    if y.shape == batch or stretched:
+        raise TypeError(
+            f"target: class labels must be integers (got dtype {y.dtype} with shape "
+            f"{y.shape}); floating targets are probability vectors along the class axis"
+        )
+
+
+# smooth_labels' limits on num_classes: beyond _FREE_CLASSES classes, num_classes may be at
+# most twice what the largest label needs; the result at most _MAX_ONE_HOT elements (2 GiB)
+_FREE_CLASSES = 1 << 20
+_MAX_ONE_HOT = 1 << 28
+
+
+def _check_one_hot_size(labels: np.ndarray, k: int) -> None:
+    """ValueError naming ``num_classes`` where the one-hot result would be absurdly large."""
+    need = int(labels.max()) + 1
+    if k > max(_FREE_CLASSES, 2 * need):
+        raise ValueError(
+            f"num_classes: {k} is far beyond what the labels need (largest label "
+            f"{need - 1}); above {_FREE_CLASSES} classes at most twice the largest label + 1"
+        )
+    if labels.size * k > _MAX_ONE_HOT:
+        raise ValueError(
+            f"num_classes: the result would hold {labels.size} x {k} = {labels.size * k} "
+            f"values, more than {_MAX_ONE_HOT}; use softmax_cross_entropy(..., "
+            "label_smoothing=...), which never forms the one-hot array"
+        )
 
 
 def _check_label_smoothing(value: float, name: str) -> float:

@@ -43,10 +43,7 @@ def as_float(x: npt.ArrayLike, name: str, *, dtype: np.dtype | None = None) -> n
     Raises ``TypeError`` for complex, object, string, boolean or longdouble input and
     ``ValueError`` for an empty array.
     """
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged nested lists
-        raise ValueError(f"{name}: cannot be converted to an array ({exc})") from None
+    arr = to_array(x, name)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name}: complex input is not supported (dtype {arr.dtype})")
@@ -65,6 +62,44 @@ def as_float(x: npt.ArrayLike, name: str, *, dtype: np.dtype | None = None) -> n
     if arr.dtype.type not in _SUPPORTED:
         raise TypeError(f"{name}: dtype {arr.dtype} is not supported; use float32 or float64")
     return arr
+
+
+def to_array(x: object, name: str) -> np.ndarray:
+    """``np.asarray(x)``, refusing what it would read wrongly, with errors naming ``name``.
+
+    * A masked array (``numpy.ma``) is refused with ``TypeError``: ``np.asarray`` drops the
+      mask, so masked entries would silently count.  Pass ``x.filled(value)`` or
+      ``x.compressed()``.
+    * An object that cannot be read without a copy of its autograd state (a torch tensor
+      that requires grad) is refused with ``TypeError`` asking for ``.detach().numpy()``;
+      ``numeric`` never imports torch.
+    * Ragged nested sequences give ``ValueError``.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name}: masked arrays are not supported (the mask would be ignored); "
+            "pass x.filled(value) or x.compressed()"
+        )
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name}: cannot be converted to an array ({exc})") from None
+    except RuntimeError as exc:  # e.g. a torch tensor that requires grad
+        hint = "; pass x.detach().numpy()" if hasattr(x, "detach") else ""
+        raise TypeError(
+            f"{name}: cannot be read as a NumPy array ({type(x).__name__}: {exc}){hint}"
+        ) from None
+
+
+def tolerance_dtype(original: object, arr: np.ndarray) -> np.dtype:
+    """The dtype whose ``eps`` sets the sum-to-1 tolerance of ``arr`` (from ``as_float``).
+
+    float16 input is computed in float32 but was normalised in float16, so it gets
+    float16's tolerance; everything else its own dtype's.
+    """
+    if getattr(original, "dtype", None) == np.float16:
+        return np.dtype(np.float16)
+    return arr.dtype
 
 
 def common_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -124,27 +159,32 @@ def check_axis(x: np.ndarray, axis: int, name: str) -> int:
     return int(axis) % max(x.ndim, 1)
 
 
-def check_probabilities(p: np.ndarray, name: str, *, axis: int | None = -1) -> None:
+def check_probabilities(
+    p: np.ndarray, name: str, *, axis: int | None = -1, tol_dtype: np.dtype | None = None
+) -> None:
     """Check that ``p`` holds distributions along ``axis`` (``None``: the whole array).
 
     Entries must be finite and >= 0, and each distribution must sum to 1 within
-    :func:`normalisation_tolerance`.  Nothing is normalised silently.
+    :func:`normalisation_tolerance` of ``tol_dtype`` (default ``p.dtype``; see
+    :func:`tolerance_dtype`).  Nothing is normalised silently.
     """
     check_not_nan(p, name)
     if np.isinf(p).any():
         raise ValueError(f"{name}: contains inf; probabilities must be finite")
     if (p < 0).any():
         raise ValueError(f"{name}: probabilities must be >= 0 (minimum is {np.min(p)!r})")
-    if axis is None:
-        k = p.size
-        total = np.sum(p, dtype=np.float64)
-    else:
-        if p.ndim == 0:
-            raise ValueError(f"{name}: a distribution needs at least one dimension")
-        axis = check_axis(p, axis, name)
-        k = p.shape[axis]
-        total = np.sum(p, axis=axis, dtype=np.float64)
-    tol = normalisation_tolerance(k, p.dtype)
+    # a sum beyond the float range is +inf, which fails the test below as it should
+    with np.errstate(over="ignore"):
+        if axis is None:
+            k = p.size
+            total = np.sum(p, dtype=np.float64)
+        else:
+            if p.ndim == 0:
+                raise ValueError(f"{name}: a distribution needs at least one dimension")
+            axis = check_axis(p, axis, name)
+            k = p.shape[axis]
+            total = np.sum(p, axis=axis, dtype=np.float64)
+    tol = normalisation_tolerance(k, p.dtype if tol_dtype is None else tol_dtype)
     worst = float(np.max(np.abs(total - 1.0)))
     if not worst <= tol:
         where = "in total" if axis is None else f"along axis {axis}"
@@ -165,9 +205,9 @@ def broadcast(**arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def as_labels(target: npt.ArrayLike, num_classes: int, name: str = "target") -> np.ndarray:
     """Validate integer class indices in ``[0, num_classes)`` and return them as intp."""
-    arr = np.asarray(target)
+    arr = to_array(target, name)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name}: class indices must have an integer dtype, got {arr.dtype}")
+        raise TypeError(f"{name}: class labels must be integers (got dtype {arr.dtype})")
     if arr.size == 0:
         raise ValueError(f"{name}: empty array (shape {arr.shape})")
     lo, hi = int(arr.min()), int(arr.max())
@@ -196,7 +236,7 @@ def check_base(base: object) -> float:
     return b
 
 
-def check_joint(p: np.ndarray, name: str) -> None:
+def check_joint(p: np.ndarray, name: str, tol_dtype: np.dtype | None = None) -> None:
     """Check that ``p`` holds joint tables ``[..., X, Y]`` (each table sums to 1).
 
     Entries must be finite and >= 0; each table (the last two axes) must sum to 1 within
@@ -209,8 +249,9 @@ def check_joint(p: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: contains inf; probabilities must be finite")
     if (p < 0).any():
         raise ValueError(f"{name}: probabilities must be >= 0 (minimum is {np.min(p)!r})")
-    total = np.sum(p, axis=(-2, -1), dtype=np.float64)
-    tol = normalisation_tolerance(p.shape[-2] * p.shape[-1], p.dtype)
+    with np.errstate(over="ignore"):  # an infinite sum fails the test below
+        total = np.sum(p, axis=(-2, -1), dtype=np.float64)
+    tol = normalisation_tolerance(p.shape[-2] * p.shape[-1], tol_dtype or p.dtype)
     worst = float(np.max(np.abs(total - 1.0)))
     if not worst <= tol:
         raise ValueError(
@@ -219,4 +260,4 @@ def check_joint(p: np.ndarray, name: str) -> None:
         )
 
 
-__all__ += ["check_base", "check_joint"]
+__all__ += ["check_base", "check_joint", "to_array", "tolerance_dtype"]

@@ -391,10 +391,13 @@ class TestSoftmaxCrossEntropy:
         budget = cond_budget(exact, kappa, dtype, BUDGET, sens=sens)
         assert_ulp(got, exact, dtype, budget, inputs, "CE probability targets")
 
-    def test_common_offset_gives_exactly_log_k(self):
-        # scipy's log_softmax and optax give 2.0 here
+    def test_common_offset_gives_log_k_within_budget(self):
+        # scipy's log_softmax and optax give 2.0 here.  The loss is log1p(2) computed by
+        # NumPy, whose last bit depends on the SIMD level: correctly rounded with AVX-512
+        # (1.0986122886681098), one ulp under with AVX2 or baseline x86-64 kernels
+        # (1.0986122886681096, 0.8 ulp), so the claim is the documented 4-ulp budget
         got = softmax_cross_entropy(np.zeros((1, 3)) + 1e16, [2])
-        assert ulp_error(got.item(), mpmath.log(3)) <= 0.5
+        assert ulp_error(got.item(), mpmath.log(3)) <= BUDGET
 
     def test_confident_correct_loss_is_not_zero(self):
         z = np.array([[40.0, 0.0], [80.0, 0.0]])
@@ -947,7 +950,9 @@ def _softmax_ce_bad(fn):
         (fn, ([[-np.inf, -np.inf, -np.inf], [0, 0, 0]], _T), {}, ValueError, "logits: some slice"),
         (fn, (_Z, [3, 0]), {}, ValueError, "target: class index out of range"),
         (fn, (_Z, [-1, 0]), {}, ValueError, "target: class index out of range"),
-        (fn, (_Z, [0.0, 2.0]), {}, ValueError, "target.*integer dtype"),
+        (fn, (_Z, [0.0, 2.0]), {}, TypeError, "target: class labels must be integers"),
+        (fn, (_Z[:1], [2.0]), {}, TypeError, "target: class labels must be integers"),
+        (fn, (_Z[:1], [0.5]), {}, TypeError, "target: class labels must be integers"),
         (fn, (_Z, [True, False]), {}, TypeError, "target: boolean"),
         (fn, (_Z, [1j, 0]), {}, TypeError, "target: complex"),
         (fn, (_Z, np.array([0, 1], object)), {}, TypeError, "target: expected real"),

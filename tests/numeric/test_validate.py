@@ -253,7 +253,7 @@ class TestAsLabels:
     @pytest.mark.parametrize(
         ("target", "exc", "match"),
         [
-            (np.array([0.0, 1.0]), TypeError, "target: class indices must have an integer dtype"),
+            (np.array([0.0, 1.0]), TypeError, "target: class labels must be integers"),
             (np.array([], int), ValueError, "target: empty"),
             (
                 np.array([0, 3]),
