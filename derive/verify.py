@@ -6,7 +6,8 @@ For each registered derivation:
    symbolically where SymPy can, and numerically with mpmath always) and the steps are
    counted by method;
 2. if its result is exportable, points are drawn — ``points`` at random from the declared
-   domains (half as many where the oracle is a quadrature or a maximisation; every
+   domains (fewer by the number of adversarial points where the case's ``share`` allows:
+   never fewer than ``points`` in all, 2,000 by default; every
    assumption imposed, then rounded to float64 and the assumptions re-imposed *exactly* in
    float64, e.g. probabilities made dyadic so they sum to exactly 1) plus the
    derivation's ADVERSARIAL points from :data:`CASES` (±0, tiny and huge
@@ -15,9 +16,11 @@ For each registered derivation:
 3. at each point the exported float64 function (``derive.export(name, "numpy")``), the
    matching hand-written ``numeric`` function (an adapter in :data:`CASES`; "—" where there
    is none), and the naive lambdify (``naive=True``: no stable rewrite) are compared with
-   the mpmath oracle (``derive.oracle``: the *definition* at ``dps`` digits, re-evaluated
-   at ``dps + 20`` digits: the two must agree to ``dps/2`` digits, so the reference
-   itself is right);
+   the oracle — the *definition*, in ball arithmetic (``derive.oracle_arb``: python-flint's
+   ``arb``, from ``dps`` digits' worth of bits up until every ball pins its float64
+   rounding, a proven bound) where it has a ball version, else with mpmath
+   (``derive.oracle``: at ``dps`` digits, re-evaluated at ``dps + 20`` digits: the two must
+   agree to ``dps/2`` digits), so the reference itself is right;
 4. every error is measured in float64 ULPs of the exact value and held to the derivation's
    budget.  The default budget is ``4 ULP × (1 + κ)``, where κ is the condition number
    ``Σ_j |x_j ∂f/∂x_j| / |f|`` measured on the oracle (forward differences at 40 digits),
@@ -101,7 +104,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +131,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-DEFAULT_POINTS = 24
+DEFAULT_POINTS = 2000
 DEFAULT_SEED = 0
 DEFAULT_DPS = 60
 _EPS = float(np.finfo(np.float64).eps)
@@ -153,6 +156,32 @@ def _ulp(exact: mpmath.mpf) -> mpmath.mpf:
     return mpmath.ldexp(1, e - 52)
 
 
+_MIN_FAST_EXP = -960  # r (<= half an ULP) is then a normal float64 with 53 bits
+
+
+def _fast_split(exact: Any) -> tuple[float, float, float] | None:
+    """``(e, r, u)`` with ``exact = e + r`` (``e`` a float64 near it, ``r`` the float
+    nearest the rest) and ``u = _ulp(exact)``, for an mpf ``exact`` that is a normal float64
+    number; ``None`` otherwise (0, subnormal, beyond the range, non-finite: the slow path).
+
+    Then ``|g - exact| = |(g - e) - r|`` in float64: ``g - e`` is exact where ``g`` is within
+    a factor 2 of ``e`` (Sterbenz) and off by ``2^-53`` relative elsewhere, ``r`` by
+    ``2^-53`` of at most half an ULP — ULP errors to ~1e-16 ULP, without mpmath arithmetic.
+    """
+    if not isinstance(exact, mpmath.mpf) or not exact or not mpmath.isfinite(exact):
+        return None
+    man, exp = exact.man_exp
+    top = int(exp) + abs(int(man)).bit_length() - 1  # |exact| in [2^top, 2^(top+1))
+    if not _MIN_FAST_EXP <= top <= 1023:
+        return None
+    e = float(exact)
+    if not math.isfinite(e):
+        return None
+    with mpmath.workprec(max(60, mpmath.mp.prec)):
+        r = float(exact - e)
+    return e, r, math.ldexp(1.0, top - 52)
+
+
 def ulp_error(got: float, exact: Any) -> float:
     """``|got - exact|`` in float64 ULPs of ``exact``; ``inf`` for a non-finite mismatch.
 
@@ -163,9 +192,18 @@ def ulp_error(got: float, exact: Any) -> float:
     ...     ulp_error(0.1, mpmath.mpf(1) / 10)  # 0.1 is 5.55e-18 above 1/10; its ULP 1.39e-17
     0.4
     """
+    g = float(got)
+    if math.isfinite(g):
+        split = _fast_split(exact)
+        if split is not None:
+            e, r, u = split
+            return float(f"{abs((g - e) - r) / u:.6g}")
+    return _slow_ulp_error(g, exact)
+
+
+def _slow_ulp_error(g: float, exact: Any) -> float:
     with mpmath.workdps(40):
         exact = mpmath.mpf(exact)
-        g = float(got)
         if mpmath.isnan(exact) or mpmath.isinf(exact):
             same = (math.isnan(g) and mpmath.isnan(exact)) or (g == exact)
             return 0.0 if same else math.inf
@@ -176,8 +214,13 @@ def ulp_error(got: float, exact: Any) -> float:
 
 
 def _rel_error(got: float, exact) -> float:
+    g = float(got)
+    if math.isfinite(g):
+        split = _fast_split(exact)
+        if split is not None:
+            e, r, _u = split
+            return abs((g - e) - r) / abs(e)
     with mpmath.workdps(40):
-        g = float(got)
         if not math.isfinite(g):
             return 0.0 if g == exact else math.inf
         if exact == 0:
@@ -241,8 +284,9 @@ class Case:
 
         A ``":group"`` suffix (``"shift:mu"`` on ``mu1`` and ``mu2``) pools parameters.
     share
-        The fraction of ``points`` drawn at random for this derivation (rounded up): 1/2
-        where each reference is a quadrature or a maximisation.
+        The fraction of ``points`` drawn at random for this derivation (rounded up) — but
+        never so few that random and adversarial points together number fewer than
+        ``points``: every derivation is checked at ``points`` points at least.
     """
 
     numeric: Callable[..., Any] | None = None
@@ -441,16 +485,70 @@ def _to_float_arg(value: Any) -> Any:
     return float(value)
 
 
-def _random_points(d, case: Case, n: int, seed: int) -> list[Point]:
-    from derive.core import _sample_point
+def _bound(b: Any, point: Mapping) -> Any:
+    """A domain bound that is a symbol sampled earlier, looked up (SymPy's ``subs`` of a
+    bare symbol costs ~0.4 ms a point); anything else is left to the domain."""
+    import sympy
 
+    if isinstance(b, sympy.Symbol) and b in point:
+        return int(point[b])
+    return b
+
+
+def _resolved(dom: Any, point: Mapping) -> Any:
+    """``dom`` with its symbolic bounds replaced by their sampled values (same sampling)."""
+    from derive.core import IntegerRange, VectorOf
+
+    if isinstance(dom, IntegerRange):
+        return replace(dom, lo=_bound(dom.lo, point), hi=_bound(dom.hi, point))
+    if isinstance(dom, VectorOf):
+        length = (tuple(_bound(n, point) for n in dom.length) if isinstance(dom.length, tuple)
+                  else _bound(dom.length, point))
+        return replace(dom, length=length, element=_resolved(dom.element, point))
+    return dom
+
+
+def _sample(domains: Mapping, assumptions: Sequence, rng: random.Random, j: int) -> dict:
+    """``derive.core._sample_point`` with bounds looked up: the same points, faster."""
+    point: dict = {}
+    for sym, dom in domains.items():
+        dom = _resolved(dom, point)
+        edges = dom.edges(point) if j < 2 else []
+        point[sym] = edges[j % len(edges)] if edges else dom.sample(rng, point)
+    for a in assumptions:
+        if a.constrain is not None:
+            point = a.constrain(dict(point), rng)
+    return point
+
+
+_PROBES = 4  # points on which an assumption must leave the parameters alone to be dropped
+
+
+def _random_points(d, case: Case, n: int, seed: int) -> list[Point]:
+    """``n`` random points of the exported function's parameters, assumptions imposed.
+
+    An assumption whose ``constrain`` leaves the parameters unchanged on the first
+    ``_PROBES`` points (it fixes auxiliary symbols only, e.g. a Lagrange multiplier solved
+    by Newton's method at ~26 ms a point) is dropped for the remaining points.
+    """
     rng = random.Random(seed)
     out = []
     under = getattr(d, "result_assumptions", None)
-    assumptions = d.assumptions() if under is None else list(under)
+    assumptions = [a for a in (d.assumptions() if under is None else list(under))
+                   if a.constrain is not None]
+    params = list(d.parameters)
+    moves = [False] * len(assumptions)
     for j in range(n):
         with mpmath.workdps(DEFAULT_DPS):  # the precision the assumptions' constraints expect
-            point = _sample_point(d.domains, assumptions, rng, j)
+            if j < _PROBES:
+                point = _sample(d.domains, [], rng, j)
+                for i, a in enumerate(assumptions):
+                    new = a.constrain(dict(point), rng)
+                    moves[i] = moves[i] or any(new.get(p) is not point.get(p) for p in params)
+                    point = new
+            else:
+                active = [a for a, m in zip(assumptions, moves, strict=True) if m]
+                point = _sample(d.domains, active, rng, j)
         args = tuple(_to_float_arg(point[p]) for p in d.parameters)
         out.append(case.fix(args) if case.fix is not None else args)
     return out
@@ -470,8 +568,15 @@ def _components(out: Any) -> list:
     return list(out) if isinstance(out, list | tuple) else [out]
 
 
+def _bits(dps: int) -> int:
+    return math.ceil(dps * math.log2(10))
+
+
 def _reference(oracle, args: Sequence, dps: int) -> list:
-    """The oracle at ``dps`` digits, confirmed at higher precision (unless self-checked).
+    """The oracle at ``dps`` digits: its ball-arithmetic version where there is one
+    (``derive.oracle_arb``: balls from ``dps`` digits' worth of bits up, until each pins
+    its float64 rounding — a proof, not an estimate), else mpmath's, confirmed at higher
+    precision (unless self-checked):
 
     Each component must agree with its value at ``dps + 20`` digits to ``dps/2`` digits;
     failing that, the precision climbs (``dps + 40``, ``2 dps``, ``4 dps``) until two
@@ -481,6 +586,11 @@ def _reference(oracle, args: Sequence, dps: int) -> list:
     raises :class:`OracleError`.
     """
     from derive.oracle import OracleError, _mp
+    from derive.oracle_arb import ARB_ORACLES
+    from derive.oracle_arb import reference as arb_reference
+
+    if oracle.name in ARB_ORACLES:  # rigorous balls, tightened until they pin float64
+        return arb_reference(oracle.name, args, prec=_bits(dps))
 
     def at(digits: int) -> list:
         with mpmath.workdps(digits):
@@ -590,13 +700,20 @@ def _sensitivities(oracle, case: Case, d, args: Sequence, skip: set[int], n_out:
     ``w_j`` is the perturbation of input ``j`` allowed by the case's model (see
     :class:`Case`); for a probability vector the perturbations must sum to zero, so its
     contribution is ``min_t Σ_k w_k |∂f/∂x_k - t|`` (a weighted median).  The partial
-    derivatives are forward differences of the oracle at ``_SENS_DPS`` digits with step
+    derivatives are forward differences of the oracle (its ball version where there is
+    one, else mpmath's) at ``_SENS_DPS`` digits with step
     ``2^(-p/2)`` (scaled by ``|x|`` below 1; ``x + h`` exact): about 20 correct digits of
     ``|f|`` — a condition number needs two.  ``n_out`` is the number of components.
     """
     from derive.oracle import _mp
+    from derive.oracle_arb import ARB_ORACLES
+    from derive.oracle_arb import reference as arb_reference
 
     fn = oracle.sensitivity or oracle.fn
+    if oracle.name in ARB_ORACLES:  # the same definition in balls, ~10x faster
+        def fn(*xs: Any) -> list:
+            return arb_reference(oracle.name, xs, prec=mpmath.mp.prec)
+
     with mpmath.workdps(_SENS_DPS):
         base = [_mp(a) for a in args]
         weights, simplex = _weights(case, d, base, skip)
@@ -715,7 +832,9 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
     res.budget = case.budget
     res.numeric_name = case.numeric_name
     edges = [tuple(e) for e in case.edges()]
-    pts = _random_points(d, case, math.ceil(points * case.share), seed) + edges
+    # ``share`` thins the random points, but never below a total of ``points`` per derivation
+    n_random = max(math.ceil(points * case.share), points - len(edges), 0)
+    pts = _random_points(d, case, n_random, seed) + edges
     res.points, res.adversarial_points = len(pts), len(edges)
     skip = _integer_params(d)
     routes: dict[str, tuple[Callable | None, bool]] = {
