@@ -289,6 +289,17 @@ class Lowered:
         return self.naxes > 0
 
 
+def _plain_ratio(y: sympy.Basic) -> tuple[sympy.Basic, sympy.Basic] | None:
+    """``(a, b)`` when ``y`` is a quotient ``a/b`` of non-numbers not known negative (the
+    argument of ``x log(a/b)``: printed as ``x · logratio(a, b)``), else None."""
+    from derive.rewrite import _ratio
+
+    parts = _ratio(y)
+    if parts is None or parts[0] != 1:
+        return None
+    return parts[1], parts[2]
+
+
 def _vector_lengths(domain) -> tuple | None:
     length = getattr(domain, "length", None)
     if length is None:
@@ -816,6 +827,10 @@ class _ArrayPrinter(PythonCodePrinter):
         u = y - 1
         if isinstance(y, sympy.Add) and y.as_coeff_Add()[0] == 1:
             return self._kernel("_xlog1py", x, u)  # x log(1 + u) via log1p
+        ratio = _plain_ratio(y)
+        if ratio is not None:  # x log(a/b): log of a rounded a/b near 1 loses its digits
+            self.kernels.add("_logratio")
+            return self._kernel("_xlogratio", x, *ratio)
         return self._kernel("_xlogy", x, y)
 
     def _print_logratio(self, expr):
@@ -944,6 +959,10 @@ class _CPrinter(C99CodePrinter):
         x, y = expr.args
         if isinstance(y, sympy.Add) and y.as_coeff_Add()[0] == 1:
             return self._kernel("lp_xlog1py", x, y - 1)
+        ratio = _plain_ratio(y)
+        if ratio is not None:
+            self.kernels.add("lp_logratio")
+            return self._kernel("lp_xlogratio", x, *ratio)
         return self._kernel("lp_xlogy", x, y)
 
     def _print_logratio(self, expr):

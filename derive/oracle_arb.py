@@ -77,8 +77,10 @@ def to_arb(value: Any) -> Any:
     if isinstance(value, arb):
         return value
     if isinstance(value, mpmath.mpf):
-        man, exp = value.man_exp
-        return arb((int(man), int(exp)))
+        if not mpmath.isfinite(value):
+            raise ValueError(f"value: a finite number is needed, got {value}")
+        sign, man, exp, _bc = value._mpf_  # mpf.man_exp drops the sign
+        return arb((-int(man) if sign else int(man), int(exp)))
     if hasattr(value, "tolist") and not isinstance(value, int | float):
         value = value.tolist()
     if isinstance(value, list | tuple):
