@@ -110,9 +110,19 @@ def tight(x: arb) -> bool:
     return r <= _TINY or r <= abs(x.mid()) * arb(2) ** -TIGHT_BITS
 
 
-def evaluate(name: str, args: Sequence[Any], prec: int) -> list:
-    """The definition of ``name`` at ``args`` with ``prec``-bit balls: a list of arb."""
-    fn = ARB_ORACLES[name]
+def _fn(oracle: str | Callable[..., Any]) -> Callable[..., Any]:
+    if callable(oracle):
+        return oracle
+    try:
+        return ARB_ORACLES[oracle]
+    except KeyError:
+        raise KeyError(f"no ball-arithmetic oracle is registered for {oracle!r}") from None
+
+
+def evaluate(oracle: str | Callable[..., Any], args: Sequence[Any], prec: int) -> list:
+    """The definition (a registered name, or an arb oracle function) at ``args`` with
+    ``prec``-bit balls: a list of arb."""
+    fn = _fn(oracle)
     old = ctx.prec
     ctx.prec = prec
     try:
@@ -121,18 +131,21 @@ def evaluate(name: str, args: Sequence[Any], prec: int) -> list:
         ctx.prec = old
 
 
-def reference(name: str, args: Sequence[Any], *, prec: int = 200) -> list:
-    """The components of ``name``'s definition at ``args`` as mpf midpoints of tight balls.
+def reference(oracle: str | Callable[..., Any], args: Sequence[Any], *, prec: int = 200) -> list:
+    """The components of the definition (a registered name, or an arb oracle function) at
+    ``args`` as mpf midpoints of tight balls.
 
     Raises ``derive.oracle.OracleError`` where no precision up to :data:`MAX_PREC` bits
     gives tight balls.
     """
     from derive.oracle import OracleError
 
+    fn = _fn(oracle)
+    name = getattr(fn, "__name__", "the oracle")
     p = max(prec, 64)
     while True:
         try:
-            out = evaluate(name, args, p)
+            out = evaluate(fn, args, p)
         except (ZeroDivisionError, ValueError) as exc:  # a ball straddling a pole
             if p >= MAX_PREC:
                 raise OracleError(f"{name}: {exc} at {p} bits") from None
@@ -468,3 +481,14 @@ def _mle_gaussian(x):
     _mu, log_sigma = maximise(loglik, 2)
     return (spread * log_sigma.exp()) ** 2
 
+
+
+def _attach() -> None:
+    """Give each ``derive.oracle.ORACLES`` entry its ball version (``Oracle.arb``)."""
+    from dataclasses import replace
+
+    from derive.oracle import ORACLES
+
+    for name, fn in ARB_ORACLES.items():
+        if name in ORACLES and ORACLES[name].arb is None:
+            ORACLES[name] = replace(ORACLES[name], arb=fn)

@@ -325,16 +325,25 @@ class PairStats:
         return self.error is None and self.over_budget == 0
 
     def add(self, got: Sequence[float], exact: Sequence, budget_ulp: Sequence[float],
-            point: Point, base: float = 4.0) -> None:
+            point: Point, base: float = 4.0, budget_abs: Sequence | None = None) -> None:
         """Record one point: its outputs, references and budgets (one per component);
-        ``base`` is the budget at κ = 0."""
+        ``base`` is the budget at κ = 0.
+
+        ``budget_abs`` (one mpf per component, optional) is the same budget as an absolute
+        error, ``|got - exact| <= budget_abs``: the comparison then never goes through ULPs
+        of ``exact``, which overflow float64 where ``exact`` is 0 or subnormal (an exact 0
+        has the absolute budget ``base · ε · S``, S the inputs' scale — never infinite).
+        """
         self.points += 1
         over = False
-        for g, e, b in zip(got, exact, budget_ulp, strict=True):
+        for c, (g, e, b) in enumerate(zip(got, exact, budget_ulp, strict=True)):
             g = float(g)
             ulp = ulp_error(g, e)
             rel = _rel_error(g, e)
-            ratio = ulp / b if b > 0 else (0.0 if ulp == 0 else math.inf)
+            if budget_abs is not None:
+                ratio = _abs_ratio(g, e, budget_abs[c], ulp)
+            else:
+                ratio = ulp / b if b > 0 else (0.0 if ulp == 0 else math.inf)
             scaled = ratio * base
             self.max_ulp_scaled = (max(self.max_ulp_scaled, scaled) if scaled == scaled
                                    else math.inf)
@@ -347,6 +356,8 @@ class PairStats:
                 self.max_budget_ratio = ratio if ratio == ratio else math.inf
                 self.worst = {"input": _format_point(point), "got": repr(g),
                               "expected": mpmath.nstr(e, 17), "ulp": ulp, "budget_ulp": b}
+                if budget_abs is not None:
+                    self.worst["budget_abs"] = mpmath.nstr(budget_abs[c], 6)
         self.over_budget += over
 
 
@@ -586,11 +597,10 @@ def _reference(oracle, args: Sequence, dps: int) -> list:
     raises :class:`OracleError`.
     """
     from derive.oracle import OracleError, _mp
-    from derive.oracle_arb import ARB_ORACLES
     from derive.oracle_arb import reference as arb_reference
 
-    if oracle.name in ARB_ORACLES:  # rigorous balls, tightened until they pin float64
-        return arb_reference(oracle.name, args, prec=_bits(dps))
+    if getattr(oracle, "arb", None) is not None:  # rigorous balls, tightened to pin float64
+        return arb_reference(oracle.arb, args, prec=_bits(dps))
 
     def at(digits: int) -> list:
         with mpmath.workdps(digits):
@@ -706,13 +716,12 @@ def _sensitivities(oracle, case: Case, d, args: Sequence, skip: set[int], n_out:
     ``|f|`` — a condition number needs two.  ``n_out`` is the number of components.
     """
     from derive.oracle import _mp
-    from derive.oracle_arb import ARB_ORACLES
     from derive.oracle_arb import reference as arb_reference
 
     fn = oracle.sensitivity or oracle.fn
-    if oracle.name in ARB_ORACLES:  # the same definition in balls, ~10x faster
+    if getattr(oracle, "arb", None) is not None:  # the same definition in balls, faster
         def fn(*xs: Any) -> list:
-            return arb_reference(oracle.name, xs, prec=mpmath.mp.prec)
+            return arb_reference(oracle.arb, xs, prec=mpmath.mp.prec)
 
     with mpmath.workdps(_SENS_DPS):
         base = [_mp(a) for a in args]
@@ -780,12 +789,36 @@ def _with(base: list, a: int, idx: tuple[int, ...], value) -> list:
     return out
 
 
+def _budget_abs(budget: Budget, exact, sens) -> mpmath.mpf:
+    """The budget as an absolute error: ``ulp · (ulp(f) + ε S)`` (``S`` the sensitivity,
+    :func:`_sensitivities`), ``ulp · ulp(f)`` for a fixed budget.  Finite always: where
+    ``f`` = 0 it is ``ulp · ε S`` (plus the smallest subnormal), an error tied to the
+    inputs' scale; a non-finite ``S`` forgives nothing (it is taken as 0)."""
+    with mpmath.workdps(30):
+        u = _ulp(exact)
+        if budget.kind == "fixed" or sens is None or not mpmath.isfinite(sens):
+            return budget.ulp * u
+        return budget.ulp * (u + _EPS * abs(sens))
+
+
 def _budget_ulp(budget: Budget, exact, sens) -> float:
+    """:func:`_budget_abs` in ULPs of ``exact`` (for reports: ``inf`` where ``exact`` is 0
+    and the budget exceeds float64's range of ULPs of 0 — compare with the absolute)."""
     if budget.kind == "fixed":
         return budget.ulp
     with mpmath.workdps(30):
-        u = _ulp(exact)
-        return float(budget.ulp * (1 + _EPS * sens / u))
+        return float(_budget_abs(budget, exact, sens) / _ulp(exact))
+
+
+def _abs_ratio(g: float, exact, allowed, ulp: float) -> float:
+    """``|g - exact| / allowed`` (``ulp`` = :func:`ulp_error` decides non-finite cases)."""
+    if not math.isfinite(g):
+        return 0.0 if ulp == 0 else math.inf
+    with mpmath.workdps(30):
+        err = abs(mpmath.mpf(g) - exact)
+        if err == 0:
+            return 0.0
+        return float(err / allowed) if allowed > 0 else math.inf
 
 
 def _condition(exact, sens) -> float:
@@ -874,11 +907,15 @@ def _crosscheck(name: str, res: DerivationResult, *, points: int, seed: int, dps
                                                                             strict=True))])
         budgets = [_budget_ulp(case.budget, e, sens[c] if sens else 0)
                    for c, e in enumerate(exact)]
+        # where κ was needed, compare absolute errors (ULPs of an exact 0 overflow float64)
+        absolute = ([_budget_abs(case.budget, e, sens[c]) for c, e in enumerate(exact)]
+                    if sens else None)
         for key, got in outs.items():
-            stats[key].add(got, exact, budgets, pt, case.budget.ulp)
+            stats[key].add(got, exact, budgets, pt, case.budget.ulp, budget_abs=absolute)
         if vs_numeric is not None and "export" in outs and "numeric" in outs:
             vs_numeric.add(outs["export"], [mpmath.mpf(float(n)) for n in outs["numeric"]],
-                           [2 * b for b in budgets], pt, 2 * case.budget.ulp)
+                           [2 * b for b in budgets], pt, 2 * case.budget.ulp,
+                           budget_abs=[2 * a for a in absolute] if absolute else None)
     res.max_condition = max_cond if case.budget.kind == "cond" else None
     res.export = stats.get("export")
     res.numeric = stats.get("numeric")
