@@ -589,6 +589,16 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
 
         return base if marginal(0) and marginal(1) else None
 
+    def power_product(e) -> sympy.Basic | None:
+        """``Π_k y_k^(c x_k)`` when ``e`` is ``exp(c Σ_k xlogy(x_k, y_k))`` (c a number;
+        0 log y = 0 matches y^0 = 1, also at y = 0), else None."""
+        c, inner = e.args[0].as_coeff_Mul()
+        if not (isinstance(inner, Sum) and isinstance(inner.function, xlogy) and c.is_real
+                and c.is_number):
+            return None
+        x, y = inner.function.args
+        return Product(y ** (c * x), *inner.limits)
+
     def walk(e):
         if isinstance(e, Indexed):
             return view(e)
@@ -628,6 +638,10 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                     return _SoftmaxPlus(walk(parts.a), walk(parts.f), walk(parts.num),
                                         walk(parts.den), walk(rest), walk(one_plus(rest)),
                                         parts.axis)
+        if stable and isinstance(e, sympy.exp) and (prod := power_product(e)) is not None:
+            # e^(c Σ_k x_k log y_k) = Π_k y_k^(c x_k): no exponential of a rounded sum,
+            # whose absolute error |Σ| ε becomes a relative error |Σ| ε of the result
+            return walk(prod)
         if stable and isinstance(e, sympy.exp) and (p := softmax_parts(e)) is not None:
             # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max w f
             return _ExpMinusLSE(walk(p.a), walk(p.f), walk(p.num), walk(p.den), p.axis)
