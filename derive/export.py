@@ -589,6 +589,18 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
 
         return base if marginal(0) and marginal(1) else None
 
+    def split_input(rest) -> tuple[sympy.Basic, sympy.Basic]:
+        """``(±x, others)`` with ``rest = ±x + others`` and ``x`` an input entry (a
+        symbol or an indexed entry), when ``rest`` has one and other terms; else
+        ``(rest, 0)``."""
+        terms = sympy.Add.make_args(rest)
+        if len(terms) > 1:
+            for t in terms:
+                c, x = t.as_coeff_Mul()
+                if abs(c) == 1 and isinstance(x, Indexed | sympy.Symbol):
+                    return t, sympy.Add(*[u for u in terms if u is not t])
+        return rest, S.Zero
+
     def power_product(e) -> sympy.Basic | None:
         """``Π_k y_k^(c x_k)`` when ``e`` is ``exp(c Σ_k xlogy(x_k, y_k))`` (c a number;
         0 log y = 0 matches y^0 = 1, also at y = 0), else None."""
@@ -635,9 +647,13 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 rest = sympy.Add(*[x for x in e.args if x is not term])
                 if (parts is not None and parts.entry is not None
                         and not rest.has(logsumexp, sympy.exp)):
+                    # an input ±y_i among the rest is added first, the others after:
+                    # (p − y_i) + ε(y_i − 1/K) keeps p − y_i exact where p ≈ y_i (Sterbenz),
+                    # where p + (ε(y_i − 1/K) − y_i) rounds −ŷ_i to ulp(1/2) first
+                    head, tail = split_input(rest)
                     return _SoftmaxPlus(walk(parts.a), walk(parts.f), walk(parts.num),
-                                        walk(parts.den), walk(rest), walk(one_plus(rest)),
-                                        parts.axis)
+                                        walk(parts.den), walk(head), walk(one_plus(head)),
+                                        parts.axis) + walk(tail)
         if stable and isinstance(e, sympy.exp) and (prod := power_product(e)) is not None:
             # e^(c Σ_k x_k log y_k) = Π_k y_k^(c x_k): no exponential of a rounded sum,
             # whose absolute error |Σ| ε becomes a relative error |Σ| ε of the result

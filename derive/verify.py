@@ -159,27 +159,42 @@ def _ulp(exact: mpmath.mpf) -> mpmath.mpf:
 _MIN_FAST_EXP = -960  # r (<= half an ULP) is then a normal float64 with 53 bits
 
 
+_SPLITS: dict[Any, tuple[float, float, float] | None] = {}  # by the mpf's (sign, man, exp)
+
+
 def _fast_split(exact: Any) -> tuple[float, float, float] | None:
-    """``(e, r, u)`` with ``exact = e + r`` (``e`` a float64 near it, ``r`` the float
+    """``(e, r, u)`` with ``exact = e + r`` (``e`` the float64 nearest it, ``r`` the float
     nearest the rest) and ``u = _ulp(exact)``, for an mpf ``exact`` that is a normal float64
     number; ``None`` otherwise (0, subnormal, beyond the range, non-finite: the slow path).
 
     Then ``|g - exact| = |(g - e) - r|`` in float64: ``g - e`` is exact where ``g`` is within
     a factor 2 of ``e`` (Sterbenz) and off by ``2^-53`` relative elsewhere, ``r`` by
-    ``2^-53`` of at most half an ULP — ULP errors to ~1e-16 ULP, without mpmath arithmetic.
+    ``2^-53`` of at most half an ULP — ULP errors to ~1e-16 ULP, in integer arithmetic and
+    floats only (memoised: each reference is compared with several routes).
     """
-    if not isinstance(exact, mpmath.mpf) or not exact or not mpmath.isfinite(exact):
+    if not isinstance(exact, mpmath.mpf):
         return None
-    man, exp = exact.man_exp
-    top = int(exp) + abs(int(man)).bit_length() - 1  # |exact| in [2^top, 2^(top+1))
-    if not _MIN_FAST_EXP <= top <= 1023:
+    sign, man, exp, _bc = exact._mpf_
+    if not man:  # 0, inf, nan
         return None
-    e = float(exact)
-    if not math.isfinite(e):
-        return None
-    with mpmath.workprec(max(60, mpmath.mp.prec)):
-        r = float(exact - e)
-    return e, r, math.ldexp(1.0, top - 52)
+    key = exact._mpf_
+    if key in _SPLITS:
+        return _SPLITS[key]
+    top = exp + man.bit_length() - 1  # |exact| in [2^top, 2^(top+1))
+    out = None
+    if _MIN_FAST_EXP <= top <= 1023:
+        e = float(exact)
+        if math.isfinite(e):
+            m, x = math.frexp(abs(e))
+            em, ex = int(m * 2**53), x - 53  # |e| = em 2^ex exactly
+            low = min(exp, ex)
+            diff = (man << (exp - low)) - (em << (ex - low))  # |exact| - |e| in units 2^low
+            r = math.ldexp(float(diff), low) if diff else 0.0
+            out = (e, -r if sign else r, math.ldexp(1.0, top - 52))
+    if len(_SPLITS) > 100_000:
+        _SPLITS.clear()
+    _SPLITS[key] = out
+    return out
 
 
 def ulp_error(got: float, exact: Any) -> float:
@@ -535,12 +550,20 @@ def _sample(domains: Mapping, assumptions: Sequence, rng: random.Random, j: int)
 _PROBES = 4  # points on which an assumption must leave the parameters alone to be dropped
 
 
+def _differs(a: Any, b: Any) -> bool:
+    """Whether two sampled values (numbers, or dicts index -> number) differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() != b.keys() or any(bool(a[k] != b[k]) for k in a)
+    return bool(a != b)
+
+
 def _random_points(d, case: Case, n: int, seed: int) -> list[Point]:
     """``n`` random points of the exported function's parameters, assumptions imposed.
 
-    An assumption whose ``constrain`` leaves the parameters unchanged on the first
-    ``_PROBES`` points (it fixes auxiliary symbols only, e.g. a Lagrange multiplier solved
-    by Newton's method at ~26 ms a point) is dropped for the remaining points.
+    An assumption whose ``constrain`` leaves the parameters' values unchanged on the first
+    ``_PROBES`` random points (it fixes auxiliary symbols only, e.g. a Lagrange multiplier or a
+    stationary (μ, σ) solved by findroot at ~25 ms a point) is dropped for the remaining
+    points.
     """
     rng = random.Random(seed)
     out = []
@@ -551,11 +574,14 @@ def _random_points(d, case: Case, n: int, seed: int) -> list[Point]:
     moves = [False] * len(assumptions)
     for j in range(n):
         with mpmath.workdps(DEFAULT_DPS):  # the precision the assumptions' constraints expect
-            if j < _PROBES:
+            if j < 2:  # the domains' edges: every assumption, as derive.core does
+                point = _sample(d.domains, assumptions, rng, j)
+            elif j < 2 + _PROBES:
                 point = _sample(d.domains, [], rng, j)
                 for i, a in enumerate(assumptions):
                     new = a.constrain(dict(point), rng)
-                    moves[i] = moves[i] or any(new.get(p) is not point.get(p) for p in params)
+                    moves[i] = moves[i] or any(_differs(new.get(p), point.get(p))
+                                               for p in params)
                     point = new
             else:
                 active = [a for a, m in zip(assumptions, moves, strict=True) if m]
@@ -804,7 +830,7 @@ def _budget_abs(budget: Budget, exact, sens) -> mpmath.mpf:
 def _budget_ulp(budget: Budget, exact, sens) -> float:
     """:func:`_budget_abs` in ULPs of ``exact`` (for reports: ``inf`` where ``exact`` is 0
     and the budget exceeds float64's range of ULPs of 0 — compare with the absolute)."""
-    if budget.kind == "fixed":
+    if budget.kind == "fixed" or not sens:
         return budget.ulp
     with mpmath.workdps(30):
         return float(_budget_abs(budget, exact, sens) / _ulp(exact))
