@@ -189,7 +189,8 @@ def _fast_split(exact: Any) -> tuple[float, float, float] | None:
             em, ex = int(m * 2**53), x - 53  # |e| = em 2^ex exactly
             low = min(exp, ex)
             diff = (man << (exp - low)) - (em << (ex - low))  # |exact| - |e| in units 2^low
-            r = math.ldexp(float(diff), low) if diff else 0.0
+            shift = max(0, diff.bit_length() - 64)  # float(diff) of a 16000-bit mantissa
+            r = math.ldexp(float(diff >> shift), low + shift) if diff else 0.0
             out = (e, -r if sign else r, math.ldexp(1.0, top - 52))
     if len(_SPLITS) > 100_000:
         _SPLITS.clear()
@@ -1649,7 +1650,7 @@ CASES.update({
         numeric=lambda z, y, e: _numeric("softmax_cross_entropy_grad")(z, y, label_smoothing=e),
         numeric_name="numeric.softmax_cross_entropy_grad(label_smoothing=ε)",
         edges=_label_smoothing_edges, fix=_simplex(1),
-        model={"z": "shift", "y": "prob", "epsilon": "prob"},
+        model={"z": "shift", "y": "prob", "epsilon": "rel"},  # ε enters ε/K: relative
     ),
     "distillation-gradient": Case(
         numeric=lambda s, t, T: _numeric("distillation_loss_grad")(s, t, temperature=T),
