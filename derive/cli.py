@@ -229,13 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="check every step and cross-check export, numeric and the mpmath oracle",
         description="Re-verify each derivation's steps, then compare the exported float64 "
-        "function, the numeric/ implementation and the naive lambdify with the mpmath "
-        "oracle at random and adversarial points. Exit 0 only if everything passes.",
+        "function, the numeric/ implementation and the naive lambdify with the "
+        "definition-level oracle (ball arithmetic, or mpmath) at random and adversarial "
+        "points. Exit 0 only if everything passes.",
     )
     s.add_argument("names", nargs="*", metavar="NAME", help="derivations (default: all)")
-    s.add_argument("--points", type=int, default=24, metavar="N",
-                   help="random points per derivation, on top of the adversarial ones "
-                   "(default 24)")
+    s.add_argument("--points", type=int, default=2000, metavar="N",
+                   help="points per derivation: random, plus the adversarial ones "
+                   "(default 2000, derive.verify.DEFAULT_POINTS)")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     s.add_argument("--dps", type=int, default=60, metavar="D",
                    help="digits of the mpmath oracle, >= 50 (default 60)")

@@ -136,6 +136,11 @@ class TestDensity:
     def test_default_sweep_is_dense(self):
         assert verify.DEFAULT_POINTS >= 2000
 
+    def test_the_command_line_default_is_the_engine_default(self):
+        from derive.cli import build_parser
+
+        assert build_parser().parse_args(["verify"]).points == verify.DEFAULT_POINTS
+
     def test_a_thinned_share_still_checks_points_in_all(self, monkeypatch):
         case = dataclasses.replace(CASES["sigmoid-derivative"], share=0.25)
         monkeypatch.setitem(CASES, "sigmoid-derivative", case)
