@@ -1,5 +1,10 @@
 """The mpmath oracle: each exportable derivation's *definition*, evaluated at >= 50 digits.
 
+Each oracle also carries its ball-arithmetic twin (``Oracle.arb``, from
+:mod:`derive.oracle_arb`: the same definition on python-flint ``arb`` balls, rigorous and
+10-300x faster), which ``derive.verify`` prefers; this mpmath version is the fallback for
+definitions without one and the independent check of the ball versions in the tests.
+
 The oracle is the independent route of the cross-check (see ``derive.verify``): it never
 evaluates a derived closed form.  Instead it computes what the derived result is *about*,
 from the definition:
