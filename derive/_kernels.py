@@ -80,6 +80,12 @@ def _xlogy(x, y):
     zero = x == 0
     return {np_}.where(zero, 0, x * {np_}.log({np_}.where(zero, 1, y)))
 ''',
+        "_xlogratio": f'''
+def _xlogratio(x, a, b):
+    # x log(a/b) with 0 log(a/b) = 0; log(a/b) by _logratio (no rounded quotient near 1)
+    zero = x == 0
+    return {np_}.where(zero, 0, x * _logratio({np_}.where(zero, 1, a), {np_}.where(zero, 1, b)))
+''',
         "_xlog1py": f'''
 def _xlog1py(x, u):
     # x log(1 + u) with 0 log(1 + u) = 0, through log1p (exact for small u)
@@ -365,6 +371,14 @@ def _xlogy(x, y):
     # x log y with 0 log y = 0 (torch.xlogy implements exactly this convention)
     return torch.xlogy(x, y)
 ''',
+    "_xlogratio": '''
+def _xlogratio(x, a, b):
+    # x log(a/b) with 0 log(a/b) = 0; log(a/b) by _logratio (no rounded quotient near 1)
+    zero = x == 0
+    one = torch.ones_like(a)
+    return torch.where(zero, torch.zeros_like(x),
+                       x * _logratio(torch.where(zero, one, a), torch.where(zero, one, b)))
+''',
     "_xlog1py": '''
 def _xlog1py(x, u):
     # x log(1 + u) with 0 log(1 + u) = 0, through log1p
@@ -638,6 +652,13 @@ def _xlogy_1(x, y):
 
 _xlogy = np.frompyfunc(_xlogy_1, 2, 1)
 ''',
+    "_xlogratio": '''
+def _xlogratio_1(x, a, b):
+    return mpmath.mpf(0) if x == 0 else x * _logratio_1(a, b)
+
+
+_xlogratio = np.frompyfunc(_xlogratio_1, 3, 1)
+''',
     "_xlog1py": '''
 def _xlog1py_1(x, u):
     return mpmath.mpf(0) if x == 0 else x * mpmath.log1p(u)
@@ -896,6 +917,13 @@ static double lp_xlogy(double x, double y)
 {
     /* x log y with 0 log y = 0 (0 log 0 = 0) */
     return x == 0 ? 0.0 : x * log(y);
+}
+''',
+        "lp_xlogratio": '''
+static double lp_xlogratio(double x, double a, double b)
+{
+    /* x log(a/b) with 0 log(a/b) = 0; log(a/b) by lp_logratio (no rounded quotient) */
+    return x == 0 ? 0.0 : x * lp_logratio(a, b);
 }
 ''',
         "lp_xlog1py": '''

@@ -389,15 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="check every step and cross-check export, numeric and the mpmath oracle",
         description="Re-verify each derivation's steps, then compare the exported float64 "
-        "function, the numeric/ implementation and the naive lambdify with the mpmath "
-        "oracle at random and adversarial points. Exit status 0 if everything passes, 1 "
-        "if anything fails, 2 for a mistake on the command line (checked before the run), "
-        "130/143 when stopped by Ctrl-C/SIGTERM.",
+        "function, the numeric/ implementation and the naive lambdify with the "
+        "definition-level oracle (ball arithmetic, or mpmath) at random and adversarial "
+        "points. Exit status 0 if everything passes, 1 if anything fails, 2 for a mistake "
+        "on the command line (checked before the run), 130/143 when stopped by "
+        "Ctrl-C/SIGTERM.",
     )
     s.add_argument("names", nargs="*", metavar="NAME", help="derivations (default: all)")
-    s.add_argument("--points", type=int, default=24, metavar="N",
-                   help="random points per derivation, on top of the adversarial ones, "
-                   f"0 to {MAX_POINTS} (default %(default)s)")
+    s.add_argument("--points", type=int, default=2000, metavar="N",
+                   help="points per derivation: random, plus the adversarial ones, "
+                   f"0 to {MAX_POINTS} (default 2000, derive.verify.DEFAULT_POINTS)")
     s.add_argument("--seed", type=int, default=0, metavar="S",
                    help="random seed, >= 0 (default 0)")
     s.add_argument("--dps", type=int, default=60, metavar="D",

@@ -289,6 +289,17 @@ class Lowered:
         return self.naxes > 0
 
 
+def _plain_ratio(y: sympy.Basic) -> tuple[sympy.Basic, sympy.Basic] | None:
+    """``(a, b)`` when ``y`` is a quotient ``a/b`` of non-numbers not known negative (the
+    argument of ``x log(a/b)``: printed as ``x · logratio(a, b)``), else None."""
+    from derive.rewrite import _ratio
+
+    parts = _ratio(y)
+    if parts is None or parts[0] != 1:
+        return None
+    return parts[1], parts[2]
+
+
 def _vector_lengths(domain) -> tuple | None:
     length = getattr(domain, "length", None)
     if length is None:
@@ -578,6 +589,28 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
 
         return base if marginal(0) and marginal(1) else None
 
+    def split_input(rest) -> tuple[sympy.Basic, sympy.Basic]:
+        """``(±x, others)`` with ``rest = ±x + others`` and ``x`` an input entry (a
+        symbol or an indexed entry), when ``rest`` has one and other terms; else
+        ``(rest, 0)``."""
+        terms = sympy.Add.make_args(rest)
+        if len(terms) > 1:
+            for t in terms:
+                c, x = t.as_coeff_Mul()
+                if abs(c) == 1 and isinstance(x, Indexed | sympy.Symbol):
+                    return t, sympy.Add(*[u for u in terms if u is not t])
+        return rest, S.Zero
+
+    def power_product(e) -> sympy.Basic | None:
+        """``Π_k y_k^(c x_k)`` when ``e`` is ``exp(c Σ_k xlogy(x_k, y_k))`` (c a number;
+        0 log y = 0 matches y^0 = 1, also at y = 0), else None."""
+        c, inner = e.args[0].as_coeff_Mul()
+        if not (isinstance(inner, Sum) and isinstance(inner.function, xlogy) and c.is_real
+                and c.is_number):
+            return None
+        x, y = inner.function.args
+        return Product(y ** (c * x), *inner.limits)
+
     def walk(e):
         if isinstance(e, Indexed):
             return view(e)
@@ -614,9 +647,17 @@ def lower(derivation, expr: sympy.Basic, reserved: set[str], *, stable: bool = T
                 rest = sympy.Add(*[x for x in e.args if x is not term])
                 if (parts is not None and parts.entry is not None
                         and not rest.has(logsumexp, sympy.exp)):
+                    # an input ±y_i among the rest is added first, the others after:
+                    # (p − y_i) + ε(y_i − 1/K) keeps p − y_i exact where p ≈ y_i (Sterbenz),
+                    # where p + (ε(y_i − 1/K) − y_i) rounds −ŷ_i to ulp(1/2) first
+                    head, tail = split_input(rest)
                     return _SoftmaxPlus(walk(parts.a), walk(parts.f), walk(parts.num),
-                                        walk(parts.den), walk(rest), walk(one_plus(rest)),
-                                        parts.axis)
+                                        walk(parts.den), walk(head), walk(one_plus(head)),
+                                        parts.axis) + walk(tail)
+        if stable and isinstance(e, sympy.exp) and (prod := power_product(e)) is not None:
+            # e^(c Σ_k x_k log y_k) = Π_k y_k^(c x_k): no exponential of a rounded sum,
+            # whose absolute error |Σ| ε becomes a relative error |Σ| ε of the result
+            return walk(prod)
         if stable and isinstance(e, sympy.exp) and (p := softmax_parts(e)) is not None:
             # e^(w a - logsumexp_k w f_k) = e^(w (a - m)) / sum_k e^(w (f_k - m)), w m = max w f
             return _ExpMinusLSE(walk(p.a), walk(p.f), walk(p.num), walk(p.den), p.axis)
@@ -816,6 +857,10 @@ class _ArrayPrinter(PythonCodePrinter):
         u = y - 1
         if isinstance(y, sympy.Add) and y.as_coeff_Add()[0] == 1:
             return self._kernel("_xlog1py", x, u)  # x log(1 + u) via log1p
+        ratio = _plain_ratio(y)
+        if ratio is not None:  # x log(a/b): log of a rounded a/b near 1 loses its digits
+            self.kernels.add("_logratio")
+            return self._kernel("_xlogratio", x, *ratio)
         return self._kernel("_xlogy", x, y)
 
     def _print_logratio(self, expr):
@@ -944,6 +989,10 @@ class _CPrinter(C99CodePrinter):
         x, y = expr.args
         if isinstance(y, sympy.Add) and y.as_coeff_Add()[0] == 1:
             return self._kernel("lp_xlog1py", x, y - 1)
+        ratio = _plain_ratio(y)
+        if ratio is not None:
+            self.kernels.add("lp_logratio")
+            return self._kernel("lp_xlogratio", x, *ratio)
         return self._kernel("lp_xlogy", x, y)
 
     def _print_logratio(self, expr):

@@ -1,5 +1,10 @@
 """The mpmath oracle: each exportable derivation's *definition*, evaluated at >= 50 digits.
 
+Each oracle also carries its ball-arithmetic twin (``Oracle.arb``, from
+:mod:`derive.oracle_arb`: the same definition on python-flint ``arb`` balls, rigorous and
+10-300x faster), which ``derive.verify`` prefers; this mpmath version is the fallback for
+definitions without one and the independent check of the ball versions in the tests.
+
 The oracle is the independent route of the cross-check (see ``derive.verify``): it never
 evaluates a derived closed form.  Instead it computes what the derived result is *about*,
 from the definition:
@@ -82,6 +87,9 @@ class Oracle:
     sensitivity
         Optional cheaper evaluation of the *same* definition used only for condition
         numbers (which need a few digits, not fifty); ``None`` means ``fn``.
+    arb
+        The same definition on python-flint ``arb`` balls (``derive.oracle_arb``: rigorous
+        and ~10-100x faster), preferred by ``derive.verify`` where set; ``None``: mpmath only.
     """
 
     name: str
@@ -91,6 +99,7 @@ class Oracle:
     fn: Callable[..., Any]
     self_checked: bool = False
     sensitivity: Callable[..., Any] | None = None
+    arb: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any, dps: int = DEFAULT_DPS) -> Any:
         return reference(self.name, *args, dps=dps)
@@ -702,3 +711,6 @@ def _nll_equals_cross_entropy(q, t):
 # --------------------------------------------------------- oracles in their own modules
 
 from derive import _oracle_mvn  # noqa: E402,F401 - registers mvn-kl
+from derive import oracle_arb as _oracle_arb  # noqa: E402  (the ball versions, attached)
+
+_oracle_arb._attach()

@@ -58,6 +58,108 @@ class TestUlpError:
         assert ulp_error(5e-324, mpmath.mpf(0)) == 1
 
 
+class TestUlpErrorFastPath:
+    def test_agrees_with_the_mpmath_route_to_1e5_relative(self):
+        """The float64 fast path (exact = e + r) against the 40-digit route, across the
+        exponent range, at powers of two (where the ULP halves) and near them."""
+        rng = np.random.default_rng(11)
+        with mpmath.workdps(60):
+            for _ in range(3000):
+                x = (mpmath.mpf(float(rng.uniform(-1, 1)))
+                     * mpmath.mpf(10) ** int(rng.integers(-300, 300))
+                     * (1 + mpmath.mpf(float(rng.random())) * mpmath.mpf(10) ** -30))
+                if rng.random() < 0.2:
+                    x = mpmath.ldexp(1, int(rng.integers(-950, 1023))) * (
+                        1 - mpmath.mpf(10) ** -40 * int(rng.choice([-1, 1])))
+                g = float(x) * (1 + float(rng.random()) * 1e-12 * (rng.random() < 0.5))
+                fast, slow = ulp_error(g, x), verify._slow_ulp_error(g, x)
+                assert fast == slow or abs(fast - slow) <= 1e-5 * max(slow, 1e-3), (g, x)
+
+    def test_a_lower_binade_value_uses_the_lower_spacing(self):
+        with mpmath.workdps(40):
+            below_one = 1 - mpmath.mpf(10) ** -30  # rounds to 1.0; its ULP is 2^-53
+            assert ulp_error(1.0, below_one) == pytest.approx(1e-30 / 2**-53, rel=1e-5)
+
+
+class TestExactZeroBudget:
+    """Where the exact value is 0 the budget is absolute, ``4 ε S`` (S: the inputs' scale),
+    never infinite: ∂L/∂z of BCE at z = 0, y = 1/2 is exactly 0, with S = |∂f/∂y| ·
+    min(y, 1 − y) = 1/2, so the budget is 4 · 2^-52 · 1/2 ≈ 4.4e-16."""
+
+    @staticmethod
+    def _planted(value):
+        import numeric
+
+        good = numeric.binary_cross_entropy_with_logits_grad
+
+        def route(z, y):
+            out = good(z, y)
+            return np.where((np.asarray(z) == 0) & (np.asarray(y) == 0.5), value, out)
+
+        return route
+
+    @pytest.mark.parametrize("value", [0.25, 1e-15, -2e-15, math.inf])
+    def test_a_route_far_from_an_exact_zero_fails(self, monkeypatch, value):
+        case = dataclasses.replace(CASES["bce-gradient"], numeric=self._planted(value))
+        monkeypatch.setitem(CASES, "bce-gradient", case)
+        r = verify_one("bce-gradient", **FAST)
+        assert not r.numeric.passed and not r.passed
+        assert r.numeric.worst["input"] == "(0.0, 0.5)"
+        assert r.export.passed
+
+    def test_a_route_within_the_scale_of_the_inputs_passes(self, monkeypatch):
+        case = dataclasses.replace(CASES["bce-gradient"], numeric=self._planted(2e-16))
+        monkeypatch.setitem(CASES, "bce-gradient", case)
+        r = verify_one("bce-gradient", **FAST)
+        assert r.numeric.passed, verify._why(r)
+
+    def test_absolute_budget_is_finite_and_tied_to_the_scale(self):
+        zero = mpmath.mpf(0)
+        for sens in (mpmath.mpf(0), mpmath.mpf("0.5"), mpmath.mpf("1e300")):
+            allowed = verify._budget_abs(verify.COND, zero, sens)
+            assert mpmath.isfinite(allowed) and allowed > 0
+            assert allowed == 4 * (mpmath.ldexp(1, -1074) + verify._EPS * sens)
+
+    def test_an_infinite_sensitivity_forgives_nothing(self):
+        for sens in (mpmath.inf, mpmath.nan):
+            assert verify._budget_abs(verify.COND, mpmath.mpf(0), sens) == 4 * mpmath.ldexp(
+                1, -1074)
+
+    def test_ratio_of_a_planted_error_at_zero(self):
+        allowed = verify._budget_abs(verify.COND, mpmath.mpf(0), mpmath.mpf("0.5"))
+        assert verify._abs_ratio(0.25, mpmath.mpf(0), allowed, math.inf) > 1e14
+        assert verify._abs_ratio(0.0, mpmath.mpf(0), allowed, 0.0) == 0
+        assert verify._abs_ratio(math.nan, mpmath.mpf(0), allowed, math.inf) == math.inf
+
+
+class TestDensity:
+    def test_default_sweep_is_dense(self):
+        assert verify.DEFAULT_POINTS >= 2000
+
+    def test_the_command_line_default_is_the_engine_default(self):
+        from derive.cli import build_parser
+
+        assert build_parser().parse_args(["verify"]).points == verify.DEFAULT_POINTS
+
+    def test_a_thinned_share_still_checks_points_in_all(self, monkeypatch):
+        case = dataclasses.replace(CASES["sigmoid-derivative"], share=0.25)
+        monkeypatch.setitem(CASES, "sigmoid-derivative", case)
+        r = verify_one("sigmoid-derivative", points=60, steps=False)
+        assert r.points >= 60 and r.export.points == r.points
+
+    def test_sampler_gives_the_points_of_derive_core(self):
+        """The engine's sampler (bounds looked up, not substituted) draws the same points."""
+        import random
+
+        from derive.core import _sample_point
+
+        d = derive.get("softmax-ce-gradient")
+        for j in range(6):
+            a = _sample_point(d.domains, [], random.Random(j), j)
+            b = verify._sample(d.domains, [], random.Random(j), j)
+            assert {str(k): v for k, v in a.items()} == {str(k): v for k, v in b.items()}
+
+
 class TestPoints:
     def test_simplex_fix_makes_rows_sum_to_exactly_one(self):
         fix = verify._simplex(0)
@@ -145,7 +247,19 @@ class TestCrossCheck:
             return oracle.derivative(lambda t: -y * oracle._log_sigmoid(t), z, smooth=True)
 
         o = oracle.ORACLES["bce-gradient"]
-        monkeypatch.setitem(oracle.ORACLES, "bce-gradient", dataclasses.replace(o, fn=wrong))
+        monkeypatch.setitem(oracle.ORACLES, "bce-gradient",
+                            dataclasses.replace(o, fn=wrong, arb=None))
+        r = verify_one("bce-gradient", **FAST)
+        assert not r.export.passed and not r.numeric.passed and not r.passed
+
+    def test_wrong_ball_oracle_fails(self, monkeypatch):
+        from derive import oracle_arb
+
+        def wrong(z, y):  # the loss without its (1 − y) term, in balls
+            return oracle_arb._deriv(lambda t: -y * oracle_arb._log_sigmoid(t), z)
+
+        o = oracle.ORACLES["bce-gradient"]
+        monkeypatch.setitem(oracle.ORACLES, "bce-gradient", dataclasses.replace(o, arb=wrong))
         r = verify_one("bce-gradient", **FAST)
         assert not r.export.passed and not r.numeric.passed and not r.passed
 
