@@ -276,10 +276,11 @@ def mathml(e: sympy.Basic) -> str:
 
 
 def mathml_relation(lhs: sympy.Basic | None, rel: str, rhs: sympy.Basic) -> str:
-    """A displayed step: ``lhs rel rhs``, or ``rel rhs`` for a continuation line."""
-    op = {"=": "=", "<=": "≤", ">=": "≥", "<": "&lt;", ">": "&gt;"}.get(rel)
+    """A displayed step: ``lhs rel rhs``, or ``rel rhs`` for a continuation line
+    (``rel`` one of ``=``, ``<=``, ``>=``, ``<``, ``>``, or ``:=`` for a definition)."""
+    op = {"=": "=", "<=": "≤", ">=": "≥", "<": "&lt;", ">": "&gt;", ":=": "≔"}.get(rel)
     if op is None:
-        raise ValueError(f"rel: expected one of =, <=, >=, <, >, got {rel!r}")
+        raise ValueError(f"rel: expected one of =, <=, >=, <, >, :=, got {rel!r}")
     left = "" if lhs is None else _inner(lhs)
     return _math(f"{left}<mo>{op}</mo>{_inner(rhs)}")
 

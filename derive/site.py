@@ -45,7 +45,7 @@ main { max-width: 60rem; margin: 0 auto; padding: 1rem 2rem 3rem; }
 nav { font-size: 0.9rem; margin-bottom: 1rem; }
 h1 { font-size: 1.8rem; margin-bottom: 0.3rem; }
 h2 { font-size: 1.3rem; border-bottom: 1px solid #ddd; margin-top: 2rem; }
-math { font-size: 1.1em; }
+math { font-size: 1.1em; font-family: "Latin Modern Math", "STIX Two Math", math; }
 math[display="block"] { margin: 0.5rem 0; overflow-x: auto; overflow-y: hidden; }
 ol.steps { padding-left: 0; list-style: none; }
 ol.steps > li { border-left: 3px solid #6a8fbf; padding: 0.2rem 0 0.2rem 1rem;
@@ -92,13 +92,18 @@ def _inline(e: sympy.Basic) -> str:
     return mathml(e).replace('<math display="block">', '<math display="inline">', 1)
 
 
+def _define(df: Definition) -> str:
+    block = mathml_relation(df.symbol, ":=", df.expr)
+    return block.replace('<math display="block">', '<math display="inline">', 1)
+
+
 def _reliance(r: object, linked: frozenset[str]) -> str:
     if isinstance(r, Assumption):
         return f"assumption <em>{_t(r.name)}</em>: {_inline(r.statement)}"
     if isinstance(r, Identity):
         return f"identity <em>{_t(r.name)}</em>: {_inline(r.statement)}"
     if isinstance(r, Definition):
-        return f"definition {_inline(sympy.Eq(r.symbol, r.expr, evaluate=False))}"
+        return f"definition {_define(r)}"
     if isinstance(r, EarlierResult):
         if r.name in linked:
             return f'the result of <a href="{_t(r.name)}.html"><code>{_t(r.name)}</code></a>'
@@ -239,7 +244,7 @@ def page(name: str, data: proofs.Collected, linked: Iterable[str] | None = None)
         body += ["</ul>", "</section>"]
     if d.definitions:
         body += ["<section>", "<h2>Definitions</h2>", "<ul>"]
-        body += [f"<li>{_inline(sympy.Eq(df.symbol, df.expr, evaluate=False))}"
+        body += [f"<li>{_define(df)}"
                  + (f" — {_t(df.note)}" if df.note else "") + "</li>" for df in d.definitions]
         body += ["</ul>", "</section>"]
     body += _steps(d, data.reports, pages)

@@ -17,7 +17,7 @@ from sympy import Derivative, Eq, Function, IndexedBase, Integral, Matrix, Sum, 
 from derive import proofs, site
 from derive._mathml import mathml, mathml_relation
 from derive.cli import main
-from derive.core import Derivation, Step, get, names
+from derive.core import Definition, Derivation, Step, get, names
 from derive.functions import logsumexp, sigmoid, softplus, xlogy
 
 #: Derivations the site tests render: sums, a Hessian matrix, a derivative (softmax), an
@@ -273,6 +273,16 @@ class TestPage:
         assert parsed.errors == [] and parsed.stack == []
         for block in MATH_BLOCK.findall(text):
             _tree(block)
+
+
+    def test_a_definition_is_shown_with_colon_equals_and_its_note(self):
+        x, a = Symbol("x"), Symbol("a")
+        d = Derivation(name="defs", title="defs", statement="s", topic="test",
+                       steps=[Step(Eq(a, x + 1), "definition of a")], result=Eq(a, x + 1),
+                       domains={}, definitions=[Definition(a, x + 1, "the <shift>")])
+        text = site.page("defs", proofs.Collected(d, (), None, None, (), False), linked=())
+        (item,) = re.findall(r"<h2>Definitions</h2>\n<ul>\n<li>(.*?)</li>", text)
+        assert "<mo>≔</mo>" in item and "the &lt;shift&gt;" in item
 
 
 class TestCli:
