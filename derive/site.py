@@ -14,6 +14,7 @@ the pages.  Every name and every piece of prose is XML-escaped, so a symbol call
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
@@ -66,6 +67,18 @@ code { font-family: "DejaVu Sans Mono", monospace; }
 def _t(text: str) -> str:
     """Prose (Unicode maths and all) as HTML text: ``& < > " '`` escaped."""
     return escape(text, quote=True)
+
+
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def _prose(text: str) -> str:
+    """Prose as HTML: escaped, with Markdown's `code` spans (derivation names) as ``<code>``."""
+    return _CODE.sub(r"<code>\1</code>", _t(text))
+
+
+def _points(n: int) -> str:
+    return "1 point" if n == 1 else f"{n} points"
 
 
 def _html(title: str, body: list[str]) -> str:
@@ -123,9 +136,9 @@ def _how(report) -> str:
         what = "a definition (holds by construction)"
     elif report.symbolic:
         what = ('<span class="sym">proved symbolically</span> and checked numerically '
-                f"at {report.points} points")
+                f"at {_points(report.points)}")
     else:
-        what = f'<span class="num">checked numerically</span> at {report.points} points'
+        what = f'<span class="num">checked numerically</span> at {_points(report.points)}'
     return (f'<p class="checked">Checked: {what}; largest relative difference '
             f"{_bound(report.max_rel_diff)}.</p>")
 
@@ -139,7 +152,7 @@ def _steps(d: Derivation, reports, linked: frozenset[str]) -> list[str]:
         else:
             lhs, rel, rhs = None, step.relation, step.expr
         out += [f'<li id="step-{i}">',
-                f'<p><span class="step-no">Step {i}.</span> {_t(step.reason)}</p>',
+                f'<p><span class="step-no">Step {i}.</span> {_prose(step.reason)}</p>',
                 mathml_relation(lhs, rel, rhs)]
         if step.relies_on:
             out.append('<p class="relies">Relies on: '
@@ -237,7 +250,7 @@ def page(name: str, data: proofs.Collected, linked: Iterable[str] | None = None)
     pages = frozenset(names() if linked is None else linked)
     body = ['<nav><a href="index.html">All derivations</a></nav>',
             f"<h1>{_t(d.title)}</h1>",
-            f"<p><strong>Statement.</strong> {_t(d.statement)}</p>"]
+            f"<p><strong>Statement.</strong> {_prose(d.statement)}</p>"]
     if d.assumptions():
         body += ["<section>", "<h2>Assumptions</h2>", "<ul>"]
         body += [f"<li>{_reliance(a, pages)}</li>" for a in d.assumptions()]
@@ -251,7 +264,7 @@ def page(name: str, data: proofs.Collected, linked: Iterable[str] | None = None)
     result_report = next((r for r in data.reports if r.index > len(d.steps)), None)
     body += ['<section id="result">', "<h2>Result</h2>", mathml(d.result), _how(result_report)]
     if d.notes:
-        body.append(f"<p>{_t(d.notes)}</p>")
+        body.append(f"<p>{_prose(d.notes)}</p>")
     body.append("</section>")
     if data.has_plot:
         body += ["<section>", "<h2>Picture</h2>",

@@ -17,7 +17,7 @@ from sympy import Derivative, Eq, Function, IndexedBase, Integral, Matrix, Sum, 
 from derive import proofs, site
 from derive._mathml import mathml, mathml_relation
 from derive.cli import main
-from derive.core import Definition, Derivation, Step, get, names
+from derive.core import Definition, Derivation, Step, StepReport, get, names
 from derive.functions import logsumexp, sigmoid, softplus, xlogy
 
 #: Derivations the site tests render: sums, a Hessian matrix, a derivative (softmax), an
@@ -283,6 +283,17 @@ class TestPage:
         text = site.page("defs", proofs.Collected(d, (), None, None, (), False), linked=())
         (item,) = re.findall(r"<h2>Definitions</h2>\n<ul>\n<li>(.*?)</li>", text)
         assert "<mo>≔</mo>" in item and "the &lt;shift&gt;" in item
+
+
+    def test_code_spans_and_one_point_read_as_prose(self):
+        x, a = Symbol("x"), Symbol("a")
+        reason = "as in `other-name`, not `<b>`"
+        d = Derivation(name="prose", title="prose", statement="s", topic="test",
+                       steps=[Step(Eq(a, x + 1), reason)], result=Eq(a, x + 1), domains={})
+        one = StepReport(index=1, symbolic=False, points=1, max_rel_diff=0.0, seconds=0.0)
+        text = site.page("prose", proofs.Collected(d, (one,), None, None, (), False), linked=())
+        assert "as in <code>other-name</code>, not <code>&lt;b&gt;</code>" in text
+        assert "checked numerically</span> at 1 point;" in text
 
 
 class TestCli:
