@@ -33,6 +33,8 @@ _NAMED = {"dd": "d", "ExponentialE": "e", "ImaginaryI": "i", "InvisibleTimes": "
           "pi": "π", "int": "∫"}
 _REL = {sympy.Eq: "=", sympy.Le: "≤", sympy.Ge: "≥", sympy.Lt: "<", sympy.Gt: ">",
         sympy.Ne: "≠"}
+#: Applied undefined functions of lossproof printed under another name (as their LaTeX).
+_UNDEF_NAMES = {"SelfInfo": "I"}
 _SEP = {" || ": "‖", " | ": "|", "; ": ";", ", ": ","}
 
 
@@ -100,8 +102,9 @@ class SafeMathMLPrinter(MathMLPresentationPrinter):
     # ------------------------------------------------------------------------- names
     def _print_Symbol(self, sym, style="plain"):
         if sym.name == "ell" or sym.name.startswith("ell_"):
-            return super()._print_Symbol(sympy.Symbol("ℓ" + sym.name[3:]), style)
-        return super()._print_Symbol(sym, style)
+            sym = sympy.Symbol("ℓ" + sym.name[3:])
+        node = super()._print_Symbol(sym, style)
+        return _accented(node) or node
 
     _print_Dummy = _print_Symbol
 
@@ -110,8 +113,9 @@ class SafeMathMLPrinter(MathMLPresentationPrinter):
             *args, b = e.args  # information._Applied: H_b(p), I_b(u)
             head = self._el("msub", self._name(e._symbol), self._print(b))
             return self._call(head, args)
-        if isinstance(e, AppliedUndef):
-            return self._call(self._name(e.func.__name__), e.args)
+        if isinstance(e, AppliedUndef):  # SymPy dispatches these by AppliedUndef, not class
+            name = _UNDEF_NAMES.get(type(e).__name__, e.func.__name__)
+            return self._call(self._name(name), e.args)
         if hasattr(type(e), "_text") and hasattr(type(e), "_sep"):  # information._Quantity
             return self._call(self._name(type(e)._text), e.args, _SEP.get(e._sep, ","))
         return super()._print_Function(e)
@@ -142,6 +146,19 @@ class SafeMathMLPrinter(MathMLPresentationPrinter):
             out.append(self._el("munderover", self._tok("mo", "∑"), low, self._print(hi)))
         out.append(self._call(self._tok("mi", "exp"), [e.function]))
         return self._row(*out)
+
+    def _print_Product(self, e):
+        out = []
+        for k, lo, hi in reversed(e.limits):
+            low = self._row(self._print(k), self._tok("mo", "="), self._print(lo))
+            out.append(self._el("munderover", self._tok("mo", "∏"), low, self._print(hi)))
+        body = self._print(e.function)
+        if isinstance(e.function, sympy.Add):
+            body = self._paren(body)
+        return self._row(*out, body)
+
+    def _print_Trace(self, e):
+        return self._call(self._tok("mi", "tr"), [e.arg])
 
     def _print_QuadForm(self, e):
         v, m = e.args
@@ -263,6 +280,35 @@ def _merged_scripts(node):
     for c in (base, sub, sup):
         out.appendChild(c)
     return out
+
+
+_ACCENT = re.compile(r"(.+?)(hat|bar|tilde)\Z")
+_ACCENT_MARK = {"hat": "^", "bar": "\u00af", "tilde": "~"}
+
+
+def _accented(node):
+    """``phat`` (SymPy's spelling of p̂, as its LaTeX printer reads it) as ``mover(p, ^)``:
+    the first ``mi`` of a printed symbol whose name ends in hat/bar/tilde; None if none."""
+    target = node if node.tagName == "mi" else next(
+        (c for c in node.childNodes if c.nodeType == c.ELEMENT_NODE), None)
+    if target is None or target.tagName != "mi" or target.firstChild is None:
+        return None
+    m = _ACCENT.fullmatch(target.firstChild.data)
+    if m is None or len(m.group(1)) != 1:
+        return None
+    doc = node.ownerDocument
+    base = doc.createElement("mi")
+    base.appendChild(doc.createTextNode(m.group(1)))
+    mark = doc.createElement("mo")
+    mark.appendChild(doc.createTextNode(_ACCENT_MARK[m.group(2)]))
+    over = doc.createElement("mover")
+    over.setAttribute("accent", "true")
+    over.appendChild(base)
+    over.appendChild(mark)
+    if target is node:
+        return over
+    node.replaceChild(over, target)
+    return node
 
 
 def _fence(node) -> bool:

@@ -12,7 +12,19 @@ from pathlib import Path
 
 import pytest
 import sympy
-from sympy import Derivative, Eq, Function, IndexedBase, Integral, Matrix, Sum, Symbol, exp, oo
+from sympy import (
+    Derivative,
+    Eq,
+    Function,
+    IndexedBase,
+    Integral,
+    Matrix,
+    Product,
+    Sum,
+    Symbol,
+    exp,
+    oo,
+)
 
 from derive import proofs, site
 from derive._mathml import mathml, mathml_relation
@@ -143,6 +155,32 @@ class TestMathml:
         root = _tree(mathml(Symbol("p_1") ** 2))
         (node,) = root.iter("msubsup")
         assert [c.text for c in node] == ["p", "1", "2"]
+
+    def test_a_product_has_its_limits_under_and_over(self):
+        k, K = sympy.symbols("k K", integer=True)
+        (under,) = _tree(mathml(Product(IndexedBase("x")[k], (k, 1, K)))).iter("munderover")
+        assert under[0].text == "∏" and under[2].text == "K"
+
+    def test_a_hat_name_is_an_accent(self):
+        root = _tree(mathml(Symbol("yhat_i")))
+        (over,) = root.iter("mover")
+        assert [c.text for c in over] == ["y", "^"] and over.get("accent") == "true"
+
+    def test_self_information_and_trace_print_as_their_latex(self):
+        from derive.information import SelfInfo
+
+        out = mathml(SelfInfo(Symbol("u")) + sympy.Trace(sympy.MatrixSymbol("A", 2, 2)))
+        texts = [el.text for el in _tree(out).iter("mi")]
+        assert "I" in texts and "tr" in texts and "SelfInfo" not in texts
+
+    def test_no_derivation_expression_falls_back_to_a_class_name(self):
+        # SymPy prints a class it does not know as <mi>name</mi>(args): Product did
+        fallback = {"product", "sum", "limit", "subs", "selfinfo", "sigmoid", "expm1mx",
+                    "logsumexp", "quadform", "gaussianexpectation", "_hessian", "_l3",
+                    "kroneckerdelta", "phat", "yhat"}
+        for e in _all_expressions():
+            for el in _tree(mathml(e)).iter("mi"):
+                assert (el.text or "").lower() not in fallback, (e, el.text)
 
     def test_a_continuation_line_starts_with_its_relation(self):
         root = _tree(mathml_relation(None, "<=", Symbol("x")))
