@@ -215,7 +215,7 @@ class SafeMathMLPrinter(MathMLPresentationPrinter):
             if i:
                 pairs.append(self._tok("mo", ","))
             pairs += [self._print(o), self._tok("mo", "="), self._print(n)]
-        bar = self._paren(self._print(f), left="(", right="|")
+        bar = self._row(self._print(f), self._tok("mo", "|"))  # f|_{x=a}
         return self._el("msub", bar, self._row(*pairs))
 
     def _print_UnevaluatedExpr(self, e):
@@ -233,7 +233,8 @@ class SafeMathMLPrinter(MathMLPresentationPrinter):
         return self._tok("mi", e.name)
 
 
-_TALL = frozenset({"mfrac", "munderover", "munder", "mover", "msubsup", "mtable", "msqrt"})
+# (an accent's mover is not tall: p̂ in brackets keeps them at text height)
+_TALL = frozenset({"mfrac", "munderover", "munder", "msubsup", "mtable", "msqrt"})
 
 
 def _is_tall(node) -> bool:
