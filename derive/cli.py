@@ -1,7 +1,7 @@
 """The ``lossproof`` command line.
 
 ``lossproof list | show NAME [--format text|markdown|latex] [--standalone] | verify [NAME…]
-| export NAME --target T | plot NAME | proofs [--check] | audit``.
+| export NAME --target T | plot NAME | proofs [--check] [--html DIR] | audit``.
 
 Exit status: 0 success; 1 a verification failed (``verify``) or documents are stale
 (``proofs --check``); 2 a user mistake — an unknown name, an option out of range, an output
@@ -222,6 +222,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_proofs(args: argparse.Namespace) -> int:
     from derive import proofs
 
+    if args.html is not None:
+        if args.check or args.latex is not None:
+            raise UserError("--html writes the site alone; not with --check or --latex")
+        from derive import site
+
+        folder = _output_folder("--html", args.html)
+        try:
+            written = site.write_site(folder)
+        except OSError as exc:
+            raise _cannot("--html", exc.filename, exc) from None
+        _out(f"{folder / 'index.html'}: {len(written)} files\n")
+        return 0
     if args.latex is not None:
         if args.check:
             raise UserError("--check compares the Markdown documents (--out); not with --latex")
@@ -369,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: proofs)")
     s.add_argument("--check", action="store_true", help="exit 1 and name stale files")
     s.add_argument("--latex", metavar="DIR", help="write standalone LaTeX documents to DIR")
+    s.add_argument("--html", metavar="DIR",
+                   help="write the proofs as a static site (MathML, no JavaScript) to DIR")
     s.set_defaults(func=_cmd_proofs)
 
     s = sub.add_parser(

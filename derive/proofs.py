@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from derive.core import Derivation, get, meta, names
 from derive.render import latex as _latex
 from derive.render import to_markdown
 
-__all__ = ["TOPICS", "check", "document", "index", "render_all", "write", "write_latex"]
+__all__ = ["TOPICS", "Collected", "check", "collect", "document", "index", "render_all", "write",
+           "write_latex"]
 
 #: Index sections, in order.
 TOPICS = (
@@ -97,12 +99,8 @@ def _checked_section(d: Derivation, reports) -> list[str]:
     return out
 
 
-def _export_section(name: str) -> list[str]:
-    try:
-        from derive.export import export_source, exportable
-    except ImportError:  # the export engine is optional for documents of relations
-        return []
-    if not exportable(name):
+def _export_section(name: str, src: str | None) -> list[str]:
+    if src is None:
         return [
             "## Stable code",
             "",
@@ -110,7 +108,6 @@ def _export_section(name: str) -> list[str]:
             "quantities), not a function of inputs, so nothing is exported.",
             "",
         ]
-    src = export_source(name, "python").rstrip()
     return [
         "## Stable code",
         "",
@@ -123,12 +120,7 @@ def _export_section(name: str) -> list[str]:
     ]
 
 
-def _crosscheck_section(name: str) -> list[str]:
-    try:
-        from derive import verify as engine
-    except ImportError:
-        return []
-    rows = engine.crosscheck_rows(name, seed=SEED)
+def _crosscheck_section(rows: tuple[tuple[str, int, float], ...]) -> list[str]:
     if not rows:
         return []
     out = [
@@ -151,25 +143,60 @@ def _crosscheck_section(name: str) -> list[str]:
     return out
 
 
-def _plot_section(name: str) -> list[str]:
+@dataclass(frozen=True)
+class Collected:
+    """Everything a document of one derivation shows, computed once (Markdown and HTML share it).
+
+    ``python``/``c`` are the exported sources (``None`` for a relation, which exports
+    nothing; ``c`` also ``None`` when the C target does not support the result);
+    ``crosscheck`` the ``(route, points, ULP error)`` rows against the mpmath oracle."""
+
+    derivation: Derivation
+    reports: tuple
+    python: str | None
+    c: str | None
+    crosscheck: tuple[tuple[str, int, float], ...]
+    has_plot: bool
+
+
+def collect(name: str) -> Collected:
+    """Verify derivation ``name`` (once) and gather its exports, cross-check rows and plot flag."""
     from derive import plot
 
-    if not plot.has_plot(name):
-        return []
-    return ["## Picture", "", f"![{meta(name)['title']}](img/{name}.svg)", ""]
-
-
-def document(name: str) -> str:
-    """The Markdown document of derivation ``name``."""
     d = get(name)
-    # verified here, before rendering: the Markdown's "Checked" line reports the latest
-    # verification, which must be this one and not whatever checked the object before
-    reports = d.verify(points=POINTS, dps=DPS, seed=SEED)
+    # verified here, before rendering: the "Checked" line reports the latest verification,
+    # which must be this one and not whatever checked the object before
+    reports = tuple(d.verify(points=POINTS, dps=DPS, seed=SEED))
+    python = c = None
+    try:
+        from derive.export import export_source, exportable
+    except ImportError:  # the export engine is optional for documents of relations
+        exportable = None
+    if exportable is not None and exportable(name):
+        python = export_source(name, "python").rstrip()
+        try:
+            c = export_source(name, "c").rstrip()
+        except (ValueError, NotImplementedError):
+            c = None
+    try:
+        from derive import verify as engine
+    except ImportError:
+        rows: tuple = ()
+    else:
+        rows = tuple(engine.crosscheck_rows(name, seed=SEED))
+    return Collected(d, reports, python, c, rows, plot.has_plot(name))
+
+
+def document(name: str, data: Collected | None = None) -> str:
+    """The Markdown document of derivation ``name`` (from ``data`` when already collected)."""
+    data = collect(name) if data is None else data
+    d = data.derivation
     parts = [to_markdown(d).rstrip(), ""]
-    parts += _plot_section(name)
-    parts += _checked_section(d, reports)
-    parts += _export_section(name)
-    parts += _crosscheck_section(name)
+    if data.has_plot:
+        parts += ["## Picture", "", f"![{meta(name)['title']}](img/{name}.svg)", ""]
+    parts += _checked_section(d, data.reports)
+    parts += _export_section(name, data.python)
+    parts += _crosscheck_section(data.crosscheck)
     parts += ["---", "", "[All derivations](README.md)", ""]
     return "\n".join(parts)
 
