@@ -40,12 +40,40 @@ from derive.core import (
 from derive.functions import FUNCTIONS
 
 
+def _targets(e: sympy.Basic) -> set:
+    """What a definition could replace in ``e``: the functions of its undefined calls and
+    the bases of its indexed entries."""
+    return ({x.func for x in e.atoms(sympy.core.function.AppliedUndef)}
+            | {x.base for x in e.atoms(sympy.Indexed)})
+
+
+def _defines(d: Definition) -> sympy.Basic:
+    """What :meth:`Definition.apply` replaces: a call's function or an entry's base (else
+    the symbol itself, which ``apply`` replaces wherever it occurs)."""
+    sym = d.symbol
+    if isinstance(sym, sympy.Indexed):
+        return sym.base
+    if isinstance(sym, sympy.core.function.AppliedUndef):
+        return sym.func
+    return sym
+
+
 def _apply_definitions(e: sympy.Basic, definitions: Sequence[Definition]) -> sympy.Basic:
-    # definitions may refer to each other: apply until nothing changes (bounded)
+    # definitions may refer to each other: apply until nothing changes (bounded).  A
+    # definition whose call or indexed base does not occur in e leaves e as it is: skipped
+    # (one walk of e for all of them instead of one replace() each).
     for _ in range(len(definitions) + 1):
         new = e
+        present = _targets(e)
         for d in definitions:
-            new = d.apply(new)
+            target = _defines(d)
+            if isinstance(d.symbol, sympy.Indexed | sympy.core.function.AppliedUndef):
+                if target not in present:
+                    continue
+                new = d.apply(new)
+                present = _targets(new)
+            else:
+                new = d.apply(new)
         if new == e:
             break
         e = new
@@ -155,7 +183,20 @@ def _explicit(e):
     return sympy.ImmutableMatrix(e.as_explicit()) if isinstance(e, sympy.MatrixExpr) else e
 
 
+#: Verdicts of :func:`_symbolic_holds` without a hint: (relation, substitutions) -> bool.  A
+#: result or an identity relied on by several derivations is proved once per process.
+_HOLDS: dict = {}
+
+
 def _symbolic_holds(rel, subs, hint) -> bool:
+    """Whether SymPy proves ``rel`` (after ``subs``, trying ``hint`` first); deterministic,
+    so memoised when there is no hint (a hint is a function: no key says what it does)."""
+    if hint is not None:
+        return _symbolic_verdict(rel, subs, hint)
+    return _memo(_HOLDS, (rel, tuple(subs)), lambda: _symbolic_verdict(rel, subs, None))
+
+
+def _symbolic_verdict(rel, subs, hint) -> bool:
     if isinstance(rel, sympy.Eq | sympy.Le | sympy.Ge) and rel.lhs == rel.rhs:
         return True  # the same expression (a definition): no need to evaluate its sums
     lhs, rhs = _doit(rel.lhs), _doit(rel.rhs)
