@@ -40,12 +40,40 @@ from derive.core import (
 from derive.functions import FUNCTIONS
 
 
+def _targets(e: sympy.Basic) -> set:
+    """What a definition could replace in ``e``: the functions of its undefined calls and
+    the bases of its indexed entries."""
+    return ({x.func for x in e.atoms(sympy.core.function.AppliedUndef)}
+            | {x.base for x in e.atoms(sympy.Indexed)})
+
+
+def _defines(d: Definition) -> sympy.Basic:
+    """What :meth:`Definition.apply` replaces: a call's function or an entry's base (else
+    the symbol itself, which ``apply`` replaces wherever it occurs)."""
+    sym = d.symbol
+    if isinstance(sym, sympy.Indexed):
+        return sym.base
+    if isinstance(sym, sympy.core.function.AppliedUndef):
+        return sym.func
+    return sym
+
+
 def _apply_definitions(e: sympy.Basic, definitions: Sequence[Definition]) -> sympy.Basic:
-    # definitions may refer to each other: apply until nothing changes (bounded)
+    # definitions may refer to each other: apply until nothing changes (bounded).  A
+    # definition whose call or indexed base does not occur in e leaves e as it is: skipped
+    # (one walk of e for all of them instead of one replace() each).
     for _ in range(len(definitions) + 1):
         new = e
+        present = _targets(e)
         for d in definitions:
-            new = d.apply(new)
+            target = _defines(d)
+            if isinstance(d.symbol, sympy.Indexed | sympy.core.function.AppliedUndef):
+                if target not in present:
+                    continue
+                new = d.apply(new)
+                present = _targets(new)
+            else:
+                new = d.apply(new)
         if new == e:
             break
         e = new
@@ -155,10 +183,23 @@ def _explicit(e):
     return sympy.ImmutableMatrix(e.as_explicit()) if isinstance(e, sympy.MatrixExpr) else e
 
 
+#: Verdicts of :func:`_symbolic_holds` without a hint: (relation, substitutions) -> bool.  A
+#: result or an identity relied on by several derivations is proved once per process.
+_HOLDS: dict = {}
+
+
 def _symbolic_holds(rel, subs, hint) -> bool:
+    """Whether SymPy proves ``rel`` (after ``subs``, trying ``hint`` first); deterministic,
+    so memoised when there is no hint (a hint is a function: no key says what it does)."""
+    if hint is not None:
+        return _symbolic_verdict(rel, subs, hint)
+    return _memo(_HOLDS, (rel, tuple(subs)), lambda: _symbolic_verdict(rel, subs, None))
+
+
+def _symbolic_verdict(rel, subs, hint) -> bool:
     if isinstance(rel, sympy.Eq | sympy.Le | sympy.Ge) and rel.lhs == rel.rhs:
         return True  # the same expression (a definition): no need to evaluate its sums
-    lhs, rhs = rel.lhs.doit(integrals=False), rel.rhs.doit(integrals=False)
+    lhs, rhs = _doit(rel.lhs), _doit(rel.rhs)
     if _is_matrix(lhs) or _is_matrix(rhs):
         # a matrix equation holds entry by entry
         a, b = _explicit(lhs), _explicit(rhs)
@@ -300,32 +341,61 @@ def _expand_sums(e: sympy.Basic) -> sympy.Basic:
     return e.replace(lambda x: isinstance(x, Sum), expand)
 
 
-#: Compiled sides, shared by all claims and derivations: (expression, definitions, the sizes
-#: and indices it uses, vector lengths) -> mpmath function.  A continuation's left side is
-#: the previous step's right side, and test variants of a derivation repeat most sides.
+#: Memoised SymPy work, shared by all claims and derivations (a continuation's left side is
+#: the previous step's right side; test variants of a derivation repeat most sides).  Each
+#: maps a key to a pure function of that key, so a hit gives what the miss would have
+#: computed: the verdicts and reports are those of an empty memo.  Bounded: cleared when full.
+#:
+#: * ``_APPLIED``: (expression, definitions) -> the expression with the definitions applied;
+#: * ``_CLOSED``: (that, at the sizes/indices it uses, definitions) -> sums written out,
+#:   derivatives and limits done, matrices explicit;
+#: * ``_COMPILED``: (closed form, definitions, argument symbols and vector lengths) -> its
+#:   mpmath function;
+#: * ``_DOIT``: expression -> ``doit(integrals=False)`` (both sides of every symbolic check).
+_APPLIED: dict = {}
+_CLOSED: dict = {}
 _COMPILED: dict = {}
-_COMPILED_MAX = 20_000
+_DOIT: dict = {}
+_MEMO_MAX = 20_000
 
 
-def _numeric_side(e, point, defs, dps, cache_: dict):
+def _memo(table: dict, key, compute: Callable):
+    """``table[key]``, computed by ``compute()`` on a miss (``table`` cleared when full)."""
+    try:
+        return table[key]
+    except KeyError:
+        pass
+    value = compute()
+    if len(table) >= _MEMO_MAX:
+        table.clear()
+    table[key] = value
+    return value
+
+
+def _doit(e: sympy.Basic) -> sympy.Basic:
+    """``e.doit(integrals=False)``, memoised."""
+    return _memo(_DOIT, e, lambda: e.doit(integrals=False))
+
+
+def _closed_form(applied: sympy.Basic, defs: tuple) -> sympy.Basic:
+    """``applied`` (definitions applied, sizes substituted) with its sums written out, its
+    derivatives and limits done and its matrices explicit: what :func:`_compile` takes."""
+    closed = _expand_sums(applied).doit(integrals=False)
+    return _matrix_entries(_explicit(_apply_definitions(closed, defs).doit(integrals=False)))
+
+
+def _numeric_side(e, point, defs, dps):
     """Evaluate ``e`` at ``point`` with mpmath: sizes/indices substituted first, then
-    sums and derivatives done symbolically, then the rest lambdified (cached per size)."""
+    sums and derivatives done symbolically, then the rest lambdified (memoised per size)."""
     ints, rest = _split_point(point)
-    shape = tuple((str(k), len(v)) if isinstance(v, dict) else (str(k), 0) for k, v in rest.items())
     defs = tuple(defs)
-    applied = cache_.get((e, defs))
-    if applied is None:
-        applied = cache_[(e, defs)] = _apply_definitions(e, defs)
+    applied = _memo(_APPLIED, (e, defs), lambda: _apply_definitions(e, defs))
     # only the sizes/indices the expression mentions make it a different function
     used = {k: v for k, v in ints.items() if applied.has(k)}
-    key = (e, defs, tuple(sorted((str(k), int(v)) for k, v in used.items())), shape)
-    fn = _COMPILED.get(key)
-    if fn is None:
-        closed = _expand_sums(applied.xreplace(used)).doit(integrals=False)
-        closed = _matrix_entries(_explicit(_apply_definitions(closed, defs).doit(integrals=False)))
-        if len(_COMPILED) >= _COMPILED_MAX:
-            _COMPILED.clear()
-        fn = _COMPILED[key] = _compile(closed, rest)
+    concrete = applied.xreplace(used) if used else applied
+    closed = _memo(_CLOSED, (concrete, defs), lambda: _closed_form(concrete, defs))
+    shape = tuple((k, len(v)) if isinstance(v, dict) else (k, 0) for k, v in rest.items())
+    fn = _memo(_COMPILED, (closed, defs, shape), lambda: _compile(closed, rest))
     with mpmath.workdps(dps):
         return fn(*[_as_mpf(v) for v in _flatten(rest)[1]])
 
@@ -363,7 +433,6 @@ def _compare(rel, a, b, dps) -> tuple[bool, float]:
 def _numeric_check(rel, domains, assumptions, defs, *, points, dps, seed, on_fail):
     """Compare both sides at ``points`` points; return (worst difference, points used)."""
     rng = random.Random(seed)
-    cache_: dict = {}
     worst = 0.0
     lhs, rhs = _apply_definitions(rel.lhs, defs), _apply_definitions(rel.rhs, defs)
     # the same expression on both sides once definitions are substituted: evaluate it once
@@ -375,8 +444,8 @@ def _numeric_check(rel, domains, assumptions, defs, *, points, dps, seed, on_fai
         with mpmath.workdps(dps):  # assumption constraints (normalising, ...) at full precision
             point = _sample_point(domains, assumptions, rng, j)
         try:
-            a = _numeric_side(rel.lhs, point, defs, dps, cache_)
-            b = a if same else _numeric_side(rel.rhs, point, defs, dps, cache_)
+            a = _numeric_side(rel.lhs, point, defs, dps)
+            b = a if same else _numeric_side(rel.rhs, point, defs, dps)
         except (ZeroDivisionError, OverflowError, ValueError, TypeError) as exc:
             on_fail(point, f"cannot be evaluated ({type(exc).__name__}: {exc})")
         ok, diff = _compare(rel, a, b, dps)

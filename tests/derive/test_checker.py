@@ -196,3 +196,82 @@ class TestSampling:
         got = [checker._sample_point(dom, (), random.Random(3), j)[s] for j in range(6)]
         assert got == want
         assert all(0.5 <= v <= 2 for v in got)
+
+
+# ------------------------------------------------------------------ memoised SymPy work
+
+#: Step reports (index, proved symbolically, points, definition, largest relative difference)
+#: recorded before the checker memoised its SymPy work; any change to them is a change of
+#: verdict or of the numbers the proofs print.
+RECORDED_REPORTS = {
+    "sigmoid-derivative": [
+        (1, True, 10, True, 0.0), (2, True, 10, False, 0.0), (3, True, 10, False, 0.0),
+        (4, True, 10, False, 7.961879159113569e-62), (5, True, 10, False, 0.0),
+        (6, True, 10, False, 7.072400212277204e-62),
+    ],
+    "bce-probability-gradient": [
+        (1, True, 10, True, 0.0), (2, True, 10, False, 0.0),
+        (3, True, 10, False, 1.1674522331600006e-61), (4, True, 1, False, 0.0),
+        (5, True, 1, False, 0.0), (6, True, 10, False, 0.0),
+    ],
+    "cross-entropy-one-hot": [
+        (1, True, 10, True, 0.0), (2, True, 10, False, 0.0), (3, True, 10, False, 0.0),
+        (4, False, 10, False, 0.0), (5, True, 10, False, 0.0),
+    ],
+}
+
+_MEMOS = ("_APPLIED", "_CLOSED", "_COMPILED", "_DOIT", "_HOLDS")
+
+
+def _summary(name: str) -> list[tuple]:
+    return [(r.index, r.symbolic, r.points, r.definition, r.max_rel_diff)
+            for r in derive.get(name).verify()]
+
+
+def _clear_memos() -> None:
+    for table in _MEMOS:
+        getattr(checker, table).clear()
+
+
+class TestMemoisedChecks:
+    @pytest.mark.parametrize("name", sorted(RECORDED_REPORTS))
+    def test_reports_equal_the_recorded_ones_from_an_empty_memo(self, name):
+        _clear_memos()
+        assert _summary(name) == RECORDED_REPORTS[name]
+
+    @pytest.mark.parametrize("name", sorted(RECORDED_REPORTS))
+    def test_a_warm_memo_gives_the_reports_of_an_empty_one(self, name):
+        _clear_memos()
+        cold = _summary(name)
+        assert any(getattr(checker, table) for table in _MEMOS)
+        assert _summary(name) == cold
+
+    def test_a_full_memo_is_cleared_not_grown(self, monkeypatch):
+        monkeypatch.setattr(checker, "_MEMO_MAX", 3)
+        table: dict = {}
+        for k in range(10):
+            assert checker._memo(table, k, lambda k=k: k * k) == k * k
+        assert len(table) <= 3
+
+    def test_a_hit_does_not_recompute(self):
+        table: dict = {}
+        calls = []
+        for _ in range(3):
+            checker._memo(table, "key", lambda: calls.append(1) or 42)
+        assert calls == [1]
+
+    def test_a_definition_whose_target_is_absent_leaves_the_expression_alone(self):
+        f = sympy.Function("f")
+        g = sympy.Function("g")
+        d = derive.Definition(f(x), x**2)
+        e = g(x) + sin(x)
+        assert checker._apply_definitions(e, [d]) is e
+        assert checker._apply_definitions(f(u) + e, [d]) == u**2 + e
+
+    def test_a_hinted_claim_is_not_memoised(self):
+        _clear_memos()
+        rel = Eq(sin(x) ** 2 + cos(x) ** 2, 1)
+        assert checker._symbolic_holds(rel, (), lambda d: sympy.trigsimp(d))
+        assert not checker._HOLDS
+        assert checker._symbolic_holds(rel, (), None)
+        assert checker._HOLDS == {(rel, ()): True}
