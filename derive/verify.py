@@ -60,8 +60,8 @@ Derivation::
                         numeric = not proved by SymPy; interval = of those, proved by
                         interval arithmetic on the domain box (the other numeric - interval
                         are not proved: sampled and searched for a counterexample);
-                        cached = the outcome of an earlier check of the same sources (see ``derive.stepcache``),
-                        seconds = how long that check took
+                        cached = the outcome of an earlier check of the same sources
+                        (see ``derive.stepcache``), seconds = how long that check took
     points              int: points compared (random + adversarial), 0 if not exportable
     adversarial_points  int
     budget              {"kind": "cond" | "fixed", "ulp": float, "why": str}
