@@ -8,15 +8,19 @@ precision at
 * adversarial points: every corner of the domain box (up to :data:`MAX_CORNERS`), its
   centre, and points a relative ``1e-6`` inside each face;
 * stratified points: a Latin hypercube of :data:`LATIN_POINTS` points (seeded);
-* then, from the :data:`STARTS` best of those, a compass (coordinate) search in the unit
-  cube — log-space for a ``LogUniform`` — halving its step to ``2^-40``.
+* then, from the :data:`STARTS` best of those by each of two measures, a compass
+  (coordinate) search in the unit cube — log-space for a ``LogUniform`` — halving its step
+  to ``2^-40``.
 
 The violation is evaluated from the *difference* ``lhs - rhs`` as one SymPy expression, so
 terms common to both sides cancel before any rounding: a bump ``e^{-10^4 (z - pi)^2}/1000``
 added to one side is seen far from ``pi`` (mpmath's exponent range has no underflow), and
-the search climbs it.  The search ranks points by the scale-free ratio
-``violation / (|lhs| + |rhs|)`` and stops at the first point where the step's own numeric
-comparison (:func:`derive.checker._compare`, relative ``10^-(dps/2)``) fails.  Everything is
+the search climbs it.  Local searches start from the best points by the scale-free ratio
+``violation / (|lhs| + |rhs|)`` (which finds a wrong constant in a sharp inequality, where
+both sides vanish together) and from the best by the violation itself (the ratio is flat
+where one side is 0), each climbing its own measure with an equal share of the evaluations
+left; the search stops at the first point where the step's own numeric comparison
+(:func:`derive.checker._compare`, relative ``10^-(dps/2)``) fails.  Everything is
 counted in evaluations, never in time, and seeded: the same step gets the same verdict on
 any machine.
 """
@@ -31,14 +35,16 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
-from derive.core import Interval, LogUniform, VectorOf
+from derive.core import IntegerRange, Interval, LogUniform, VectorOf
+
+_WORST = (mpmath.mpf("-inf"), mpmath.mpf("-inf"))
 
 #: Latin-hypercube points per integer configuration.
-LATIN_POINTS = 48
+LATIN_POINTS = 32
 #: Local searches started from the best points found by sampling.
-STARTS = 3
+STARTS = 2
 #: Evaluations of a step's sides a search may spend in all (every configuration together).
-MAX_EVALUATIONS = 400
+MAX_EVALUATIONS = 200
 #: The budget for a step whose sides hold an ``Integral`` (each evaluation a quadrature:
 #: ~100 times the cost of an elementary side).
 INTEGRAL_EVALUATIONS = 24
@@ -137,15 +143,17 @@ class _Search:
                 d = (a - b if self.diff is None
                      else _numeric_side(self.diff, point, self.defs, self.dps, self.cache))
             except (ZeroDivisionError, OverflowError, ValueError, TypeError):
-                return mpmath.mpf("-inf")
-            if not all(isinstance(x, mpmath.mpf) for x in (a, b, d)):
-                return mpmath.mpf("-inf")  # matrices, complex values: the sampled check only
+                return _WORST
+            if not all(isinstance(x, mpmath.mpf | int | float) for x in (a, b, d)):
+                return _WORST  # matrices, complex values: the sampled check only
+            a, b, d = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(d)  # a side may be int 0
             ok, _ = _compare(self.rel, a, b, self.dps)
             if not ok or self._violation(d) > mpmath.mpf(10) ** (-(self.dps // 2)) * max(
                     1, abs(a), abs(b)):
                 self.failure = (point, f"left = {mpmath.nstr(a, 15)}, right = "
                                 f"{mpmath.nstr(b, 15)} (difference {mpmath.nstr(d, 6)})")
-            return self._violation(d) / (abs(a) + abs(b) + self.tiny)
+            v = self._violation(d)
+            return v, v / (abs(a) + abs(b) + self.tiny)
 
     def _violation(self, d):
         if isinstance(self.rel, sympy.Eq):
@@ -154,11 +162,11 @@ class _Search:
             return d
         return -d
 
-    def compass(self, base, coords, u, f) -> None:
+    def compass(self, base, coords, u, f, key: int, limit: int) -> None:
         """Coordinate search from ``u`` (score ``f``): step halves when no move improves."""
         step = mpmath.mpf(1) / 8
         u = list(u)
-        while step > MIN_STEP and f is not None:
+        while step > MIN_STEP and f is not None and self.evaluations < limit:
             moved = False
             for i in range(len(u)):
                 for sign in (1, -1):
@@ -169,7 +177,7 @@ class _Search:
                     g = self.score(self.point(base, coords, trial))
                     if g is None:
                         return
-                    if g > f:
+                    if g[key] > f[key]:
                         u, f, moved = trial, g, True
                         break
             if not moved:
@@ -226,7 +234,8 @@ def search(rel, domains: Mapping, assumptions: Sequence, defs: Sequence, *, dps:
     rng = random.Random(seed)
     starts = 0
     # integer sizes and indices: their low edges, high edges, then a random draw
-    for j in range(3):
+    configs = 3 if any(isinstance(v, IntegerRange) for v in domains.values()) else 1
+    for j in range(configs):
         with mpmath.workdps(dps):
             base = _sample_point(domains, (), random.Random(seed + j), j)
         coords = _coordinates(domains, base, s.exprs)
@@ -236,12 +245,19 @@ def search(rel, domains: Mapping, assumptions: Sequence, defs: Sequence, *, dps:
             if f is None:
                 break
             scored.append((f, u))
-        scored.sort(key=lambda t: t[0], reverse=True)
-        for f, u in scored[:STARTS] if coords else []:
+        # the best starts by the scale-free ratio, then by the violation itself (the ratio is
+        # flat, +-1, where one side is 0)
+        chosen = []
+        for key in (1, 0):
+            ranked = sorted(scored, key=lambda t, key=key: t[0][key], reverse=True)
+            chosen += [(f, u, key) for f, u in ranked[:STARTS]]
+        # this configuration's share of the budget, split evenly between its starts
+        share = (s.budget * (j + 1) // configs - s.evaluations) // max(1, len(chosen))
+        for f, u, key in chosen if coords else []:
             if s.failure is not None or s.evaluations >= s.budget:
                 break
             starts += 1
-            s.compass(base, coords, u, f)
+            s.compass(base, coords, u, f, key, s.evaluations + max(share, 1))
         if s.failure is not None or s.evaluations >= s.budget:
             break
     if s.failure is not None:

@@ -147,6 +147,13 @@ class TestPlantedFalseSteps:
         assert "=" in str(err.value).splitlines()[0].rsplit(" at ", 1)[1]
 
     @pytest.mark.parametrize("name", sorted(CASES))
+    def test_the_search_alone_finds_a_point_where_the_false_step_fails(self, name):
+        # not only the ~10 sampled points of the plain check (which miss 8 of these)
+        false, _, domains = CASES[name]
+        found = refute.search(false, domains, (), (), dps=50, seed=7919)
+        assert found.point is not None and found.evaluations <= refute.MAX_EVALUATIONS
+
+    @pytest.mark.parametrize("name", sorted(CASES))
     def test_true_twin_is_accepted_and_says_how(self, name):
         _, true, _ = CASES[name]
         reports = _derivation(true).verify()
