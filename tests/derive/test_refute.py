@@ -243,3 +243,16 @@ class TestStepReportHow:
                              domains={t: _unit(0.5, 2)}).verify()
         assert reports[0].checked_by == "sampled"
         assert reports[0].how.startswith("not proved: no counterexample in ")
+
+
+class TestCheckedSection:
+    def test_a_sampled_step_says_at_the_step_that_it_is_not_proved(self):
+        from derive import proofs
+
+        rel = _le(sp.log(t), t - 1)
+        d = Derivation(name="p", title="p", statement="p", topic="test",
+                       steps=[Step(expr=rel, reason="r", numeric_only=True)], result=rel,
+                       domains={t: _unit(0.5, 2)})
+        rows = [line for line in proofs._checked_section(d, d.verify())
+                if line.startswith("| step 1 |")]
+        assert len(rows) == 1 and "numeric — not proved: no counterexample in " in rows[0]
