@@ -265,6 +265,12 @@ def search(rel, domains: Mapping, assumptions: Sequence, defs: Sequence, *, dps:
     return SearchResult(None, "", s.evaluations, starts)
 
 
+def _free(rel, defs) -> set:
+    from derive.checker import _apply_definitions
+
+    return _apply_definitions(rel.lhs - rel.rhs, defs).free_symbols
+
+
 def _provably_wrong(rel, diff: sympy.Basic) -> str | None:
     """Whether SymPy's assumptions show the difference ``lhs - rhs`` has the wrong sign."""
     try:
@@ -278,6 +284,49 @@ def _provably_wrong(rel, diff: sympy.Basic) -> str | None:
     if isinstance(rel, sympy.Ge | sympy.Gt) and neg:
         return "negative"
     return None
+
+
+_VIOLATED = {sympy.Le: sympy.StrictGreaterThan, sympy.Lt: sympy.GreaterThan,
+             sympy.Ge: sympy.StrictLessThan, sympy.Gt: sympy.LessThan}
+
+
+def univariate(rel, domains: Mapping, defs: Sequence) -> tuple[bool, sympy.Set] | None:
+    """An inequality in one variable whose ``lhs - rhs`` is a rational function, decided by
+    SymPy's univariate inequality solver on the declared interval.
+
+    Returns
+    -------
+    tuple of (bool, sympy.Set) or None
+        ``(True, EmptySet)`` when the claim holds on the whole interval, ``(False, S)``
+        with ``S`` the set where it fails, ``None`` when this does not apply.
+    """
+    from derive.checker import _apply_definitions
+
+    if type(rel) not in _VIOLATED:
+        return None
+    d = _apply_definitions(rel.lhs - rel.rhs, defs)
+    if len(d.free_symbols) != 1 or d.has(sympy.Sum, sympy.Integral, sympy.Indexed):
+        return None
+    (sym,) = d.free_symbols
+    dom = domains.get(sym)
+    if not isinstance(dom, Interval | LogUniform) or not d.is_rational_function(sym):
+        return None
+    region = sympy.Interval(sympy.Rational(dom.lo), sympy.Rational(dom.hi))
+    try:
+        bad = sympy.solve_univariate_inequality(_VIOLATED[type(rel)](d, 0), sym,
+                                                relational=False, domain=region)
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+    return bad is sympy.S.EmptySet, bad
+
+
+def _inside(bad: sympy.Set):
+    """A number in the non-empty set ``bad`` (an interval's midpoint, a point of a union)."""
+    while isinstance(bad, sympy.Union):
+        bad = bad.args[0]
+    if isinstance(bad, sympy.FiniteSet):
+        return bad.args[0]
+    return (bad.inf + bad.sup) / 2
 
 
 def settle(rel, domains: Mapping, assumptions: Sequence, defs: Sequence, *, dps: int, seed: int,
@@ -297,6 +346,14 @@ def settle(rel, domains: Mapping, assumptions: Sequence, defs: Sequence, *, dps:
 
     # a point constraint narrows the domain: a box proof still holds, a box refutation not
     constrained = any(a.constrain is not None for a in assumptions)
+    decided = None if constrained else univariate(rel, domains, defs)
+    if decided is not None and decided[0]:
+        return "symbolic", "proved symbolically (univariate inequality solving on the domain)"
+    if decided is not None:
+        (sym,) = _free(rel, defs)
+        with mpmath.workdps(dps):
+            point = {sym: mpmath.mpf(sympy.N(_inside(decided[1]), dps))}
+        on_fail(point, f"the claim fails on {decided[1]} (univariate inequality solving)")
     found = search(rel, domains, assumptions, defs, dps=dps, seed=seed)
     if found.point is not None:
         on_fail(found.point, f"counterexample found by search: {found.message}")

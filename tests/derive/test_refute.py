@@ -256,3 +256,22 @@ class TestCheckedSection:
         rows = [line for line in proofs._checked_section(d, d.verify())
                 if line.startswith("| step 1 |")]
         assert len(rows) == 1 and "numeric — not proved: no counterexample in " in rows[0]
+
+
+class TestUnivariate:
+    def test_finds_the_exact_set_where_a_rational_inequality_fails(self):
+        held, bad = refute.univariate(_ge((z - 3) ** 2, _R(1, 100)), {z: _unit(0, 100)}, ())
+        assert not held and bad == sp.Interval.open(_R(29, 10), _R(31, 10))
+
+    def test_an_inequality_that_holds_on_the_domain_is_proved(self):
+        rel = _le(z * (1 - z), _R(1, 4))  # equality at z = 1/2: tight, yet decided exactly
+        assert refute.univariate(rel, {z: _unit(0, 1)}, ()) == (True, sp.S.EmptySet)
+        reports = Derivation(name="p", title="p", statement="p", topic="test",
+                             steps=[Step(expr=rel, reason="r", numeric_only=True)], result=rel,
+                             domains={z: _unit(0, 1)}).verify()
+        assert reports[0].how == "proved symbolically (univariate inequality solving on the domain)"
+
+    def test_does_not_apply_beyond_one_variable_or_rational_functions(self):
+        assert refute.univariate(_le(sp.log(t), t - 1), {t: _unit(0.5, 2)}, ()) is None
+        assert refute.univariate(_le(x * y, 1), {x: _unit(0, 1), y: _unit(0, 1)}, ()) is None
+        assert refute.univariate(_eq(z, z), {z: _unit(0, 1)}, ()) is None
