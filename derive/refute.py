@@ -20,7 +20,8 @@ the search climbs it.  Local searches start from the best points by the scale-fr
 both sides vanish together) and from the best by the violation itself (the ratio is flat
 where one side is 0), each climbing its own measure with an equal share of the evaluations
 left; the search stops at the first point where the step's own numeric comparison
-(:func:`derive.checker._compare`, relative ``10^-(dps/2)``) fails.  Everything is
+fails — the violation exceeds ``10^-(dps/2) * max(1, |lhs|, |rhs|)``, the tolerance of
+:func:`derive.checker._compare`.  Everything is
 counted in evaluations, never in time, and seeded: the same step gets the same verdict on
 any machine.
 """
@@ -131,7 +132,7 @@ class _Search:
 
     def score(self, point: dict):
         """The scale-free violation at ``point`` (higher is worse); records a failure."""
-        from derive.checker import _compare, _numeric_side
+        from derive.checker import _numeric_side
 
         if self.failure is not None or self.evaluations >= self.budget:
             return None
@@ -139,21 +140,33 @@ class _Search:
         with mpmath.workdps(self.dps):
             try:
                 a = _numeric_side(self.rel.lhs, point, self.defs, self.dps, self.cache)
-                b = _numeric_side(self.rel.rhs, point, self.defs, self.dps, self.cache)
-                d = (a - b if self.diff is None
-                     else _numeric_side(self.diff, point, self.defs, self.dps, self.cache))
+                if self.diff is None:
+                    b = _numeric_side(self.rel.rhs, point, self.defs, self.dps, self.cache)
+                    d = a - b
+                else:  # two evaluations, not three: the right side from the difference
+                    d = _numeric_side(self.diff, point, self.defs, self.dps, self.cache)
+                    b = a - d
             except (ZeroDivisionError, OverflowError, ValueError, TypeError):
                 return _WORST
             if not all(isinstance(x, mpmath.mpf | int | float) for x in (a, b, d)):
                 return _WORST  # matrices, complex values: the sampled check only
             a, b, d = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(d)  # a side may be int 0
-            ok, _ = _compare(self.rel, a, b, self.dps)
-            if not ok or self._violation(d) > mpmath.mpf(10) ** (-(self.dps // 2)) * max(
+            if self._violation(d) > mpmath.mpf(10) ** (-(self.dps // 2)) * max(
                     1, abs(a), abs(b)):
-                self.failure = (point, f"left = {mpmath.nstr(a, 15)}, right = "
-                                f"{mpmath.nstr(b, 15)} (difference {mpmath.nstr(d, 6)})")
+                self._fail(point, a, d)
             v = self._violation(d)
             return v, v / (abs(a) + abs(b) + self.tiny)
+
+    def _fail(self, point: dict, a, d) -> None:
+        """Record the failure at ``point``, the right side evaluated on its own."""
+        from derive.checker import _numeric_side
+
+        try:
+            b = mpmath.mpf(_numeric_side(self.rel.rhs, point, self.defs, self.dps, self.cache))
+        except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+            b = a - d
+        self.failure = (point, f"left = {mpmath.nstr(a, 15)}, right = {mpmath.nstr(b, 15)} "
+                        f"(difference {mpmath.nstr(d, 6)})")
 
     def _violation(self, d):
         if isinstance(self.rel, sympy.Eq):
