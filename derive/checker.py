@@ -493,8 +493,15 @@ def _check_claim(deriv: Derivation, index: int, rel, step: Step, *, points, dps,
 
     worst, used = _numeric_check(rel, deriv.domains, assumptions, defs, points=points, dps=dps,
                                  seed=seed, on_fail=fail)
-    return StepReport(index, symbolic, used, worst, time.perf_counter() - t0,
-                      definition=is_definition)
+    checked_by, how = "symbolic", "proved symbolically"
+    if not (symbolic or is_definition):
+        from derive.refute import settle  # refute, else prove on boxes, else say so
+
+        checked_by, how = settle(rel, deriv.domains, assumptions, defs, dps=dps, seed=seed,
+                                 on_fail=fail)
+    return StepReport(index, symbolic or checked_by == "symbolic", used, worst,
+                      time.perf_counter() - t0, definition=is_definition, checked_by=checked_by,
+                      how=how)
 
 
 def _check_identity(name: str, ident: Identity, *, points, dps, seed) -> None:

@@ -87,14 +87,18 @@ def _checked_section(d: Derivation, reports) -> list[str]:
         f"Every claim below was re-checked by `lossproof`: symbolically with SymPy where it can "
         f"prove it, and always numerically — both sides evaluated with mpmath at {DPS} "
         f"significant digits at {POINTS} points (the first two at the edges of the domains), "
-        f"using only the assumptions the step declares."
+        f"using only the assumptions the step declares.  A step SymPy does not prove is also "
+        f"searched for a counterexample over its domains, then proved by interval arithmetic "
+        f"on the domain box where that works; otherwise it says it is not proved."
     )
     out += ["", "Sampling domains: " + _domain_text(d) + ".", ""]
     out += ["| claim | method | points | largest relative difference |", "|---|---|---|---|"]
     for r in reports:
         label = f"step {r.index}" if r.index <= len(d.steps) else "result"
         diff = "0" if r.max_rel_diff == 0 else f"< 1e{math.ceil(math.log10(r.max_rel_diff))}"
-        out.append(f"| {label} | {r.method} | {r.points} | {diff} |")
+        # how the step was established, at the step: a sampled step says it is not proved
+        method = r.method if r.checked_by == "symbolic" else f"{r.method} — {r.how}"
+        out.append(f"| {label} | {method} | {r.points} | {diff} |")
     out.append("")
     return out
 

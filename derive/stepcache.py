@@ -81,7 +81,7 @@ __all__ = [
 
 #: The keys of a cache entry, exactly.
 ENTRY_KEYS = frozenset({"name", "digest", "steps_total", "steps_symbolic", "steps_numeric",
-                        "steps_passed", "steps_error", "steps_seconds"})
+                        "steps_interval", "steps_passed", "steps_error", "steps_seconds"})
 
 _PACKAGE = Path(__file__).resolve().parent
 _DEFAULT_COST = {"crosscheck": 1.0, "steps": 2.0}  # seconds, for a name never timed
@@ -94,6 +94,9 @@ class StepRecord:
     ``total`` counts the steps and the result; ``symbolic`` of them were proved by SymPy
     (and checked numerically), ``numeric`` only numerically.  When ``passed`` is false the
     check stopped at the step ``error`` names and ``symbolic + numeric < total``.
+    ``interval`` of the ``numeric`` ones were proved by interval arithmetic on the domain
+    box (``derive.intervals``); the other ``numeric - interval`` are not proved (sampled and
+    searched for a counterexample, ``derive.refute``).
     """
 
     total: int
@@ -102,6 +105,7 @@ class StepRecord:
     passed: bool
     error: str | None
     seconds: float
+    interval: int = 0
 
 
 def cache_dir() -> Path:
@@ -220,7 +224,8 @@ def validate(data: Any, *, name: str, key: str, total: int) -> StepRecord | None
     if type(seconds) is not float or not math.isfinite(seconds) or seconds < 0:
         return None
     n, symbolic, numeric = counts
-    if n != total:
+    interval = data["steps_interval"]
+    if n != total or not _count(interval) or interval > numeric:
         return None
     if passed:
         if error is not None or symbolic + numeric != n:
@@ -228,7 +233,7 @@ def validate(data: Any, *, name: str, key: str, total: int) -> StepRecord | None
     elif not isinstance(error, str) or symbolic + numeric >= n:
         return None
     return StepRecord(total=n, symbolic=symbolic, numeric=numeric, passed=passed, error=error,
-                      seconds=seconds)
+                      seconds=seconds, interval=interval)
 
 
 def _read_json(path: Path) -> Any:
@@ -260,6 +265,7 @@ def store(name: str, key: str, record: StepRecord) -> None:
     """Store ``record`` as the entry of ``name`` at digest ``key`` (replacing any)."""
     entry = {"name": name, "digest": key, "steps_total": record.total,
              "steps_symbolic": record.symbolic, "steps_numeric": record.numeric,
+             "steps_interval": record.interval,
              "steps_passed": record.passed, "steps_error": record.error,
              "steps_seconds": float(record.seconds)}
     _write_atomic(entry_path(name, key), json.dumps(entry, sort_keys=True))

@@ -56,12 +56,15 @@ Derivation::
                         are checked)
     passed              bool
     error               str | null (an exception that stopped the cross-check)
-    steps               {"total": int, "symbolic": int, "numeric": int, "passed": bool,
-                         "error": str | null, "seconds": float, "cached": bool}
+    steps               {"total": int, "symbolic": int, "numeric": int, "interval": int,
+                         "passed": bool, "error": str | null, "seconds": float,
+                         "cached": bool}
                         symbolic = proved by SymPy (and checked numerically);
-                        numeric = checked numerically only; cached = the outcome of an
-                        earlier check of the same sources (see ``derive.stepcache``),
-                        seconds = how long that check took
+                        numeric = not proved by SymPy; interval = of those, proved by
+                        interval arithmetic on the domain box (the other numeric - interval
+                        are not proved: sampled and searched for a counterexample);
+                        cached = the outcome of an earlier check of the same sources
+                        (see ``derive.stepcache``), seconds = how long that check took
     points              int: points compared (random + adversarial), 0 if not exportable
     adversarial_points  int
     budget              {"kind": "cond" | "fixed", "ulp": float, "why": str}
@@ -402,6 +405,7 @@ class DerivationResult:
     steps_total: int = 0
     steps_symbolic: int = 0
     steps_numeric: int = 0
+    steps_interval: int = 0
     steps_passed: bool = False
     steps_error: str | None = None
     steps_seconds: float = 0.0
@@ -440,7 +444,8 @@ class DerivationResult:
             "passed": self.passed,
             "error": self.error,
             "steps": {"total": self.steps_total, "symbolic": self.steps_symbolic,
-                      "numeric": self.steps_numeric, "passed": self.steps_passed,
+                      "numeric": self.steps_numeric, "interval": self.steps_interval,
+                      "passed": self.steps_passed,
                       "error": self.steps_error, "seconds": self.steps_seconds,
                       "cached": self.steps_cached},
             "points": self.points,
@@ -996,6 +1001,7 @@ def _check_steps(name: str, res: DerivationResult, *, dps: int, seed: int, cache
         stepcache.store(name, key, record)
     res.steps_passed, res.steps_error = record.passed, record.error
     res.steps_symbolic, res.steps_numeric = record.symbolic, record.numeric
+    res.steps_interval = record.interval
     res.steps_seconds = record.seconds
 
 
@@ -1011,8 +1017,10 @@ def _steps_record(name: str, *, total: int, dps: int, seed: int):
         return StepRecord(total=total, symbolic=0, numeric=0, passed=False,
                           error=str(exc).splitlines()[0], seconds=time.perf_counter() - t1)
     symbolic = sum(1 for r in reports if r.symbolic or r.definition)
+    interval = sum(1 for r in reports if r.checked_by == "interval")
     return StepRecord(total=total, symbolic=symbolic, numeric=len(reports) - symbolic,
-                      passed=True, error=None, seconds=time.perf_counter() - t1)
+                      passed=True, error=None, seconds=time.perf_counter() - t1,
+                      interval=interval)
 
 
 def verify_one(name: str, *, points: int = DEFAULT_POINTS, seed: int = DEFAULT_SEED,
@@ -1179,12 +1187,13 @@ def _fmt_ulp(p: PairStats | None) -> str:
 
 def format_table(report: Report) -> str:
     """The table printed by ``lossproof verify``."""
-    header = ("derivation", "steps sym/num", "points", "export", "numeric", "naive (info)",
+    header = ("derivation", "steps sym/box/smp", "points", "export", "numeric", "naive (info)",
               "result")
     rows = []
     for r in report.results:
         failing = re.search(r"step (\d+)", r.steps_error or "")
-        steps = (f"{r.steps_symbolic}/{r.steps_numeric}" if r.steps_passed
+        steps = (f"{r.steps_symbolic}/{r.steps_interval}/{r.steps_numeric - r.steps_interval}"
+                 if r.steps_passed
                  else f"FAIL at {failing.group(1)}" if failing else "FAIL")
         steps += "*" if r.steps_cached else ""
         rows.append((
@@ -1205,7 +1214,8 @@ def format_table(report: Report) -> str:
     failed = [r for r in report.results if not r.passed]
     lines.append("")
     lines += [  # the legend: what the columns mean, and which of them decide the result
-        "steps sym/num: proved by SymPy (and checked numerically) / checked numerically only.",
+        "steps sym/box/smp: proved by SymPy / by interval arithmetic / not proved (sampled, "
+        "searched).",
         "export, numeric, naive: worst error vs the mpmath oracle in float64 ULPs ÷ (1 + κ), "
         "κ the",
         "condition number; (n✗) = points over the budget of 4; — = no counterpart. naive (the "

@@ -30,7 +30,7 @@ def test_prints_the_table_and_exits_0(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert status == 0, out + err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["derivation", "steps", "sym/num"]
+    assert lines[0].split()[:3] == ["derivation", "steps", "sym/box/smp"]
     for name in NAMES:
         (row,) = [ln for ln in lines if ln.startswith(name + " ")]
         assert row.split()[-1] == "pass"

@@ -37,8 +37,8 @@ def package_copy(tmp_path):
 
 def _entry(**changes):
     base = {"name": NAME, "digest": KEY, "steps_total": 5, "steps_symbolic": 3,
-            "steps_numeric": 2, "steps_passed": True, "steps_error": None,
-            "steps_seconds": 0.25}
+            "steps_numeric": 2, "steps_interval": 1, "steps_passed": True,
+            "steps_error": None, "steps_seconds": 0.25}
     base.update(changes)
     return base
 
@@ -123,11 +123,11 @@ class TestExtraSources:
 class TestValidate:
     def test_a_well_formed_entry_is_its_record(self):
         assert stepcache.validate(_entry(), name=NAME, key=KEY, total=5) == StepRecord(
-            total=5, symbolic=3, numeric=2, passed=True, error=None, seconds=0.25)
+            total=5, symbolic=3, numeric=2, passed=True, error=None, seconds=0.25, interval=1)
 
     def test_a_failed_check_is_a_record_too(self):
         entry = _entry(steps_passed=False, steps_error="step 2 does not hold",
-                       steps_symbolic=0, steps_numeric=0)
+                       steps_symbolic=0, steps_numeric=0, steps_interval=0)
         record = stepcache.validate(entry, name=NAME, key=KEY, total=5)
         assert record is not None and not record.passed
 
@@ -143,6 +143,7 @@ class TestValidate:
         _entry(steps_total=6), _entry(steps_total=5.0), _entry(steps_total=True),
         _entry(steps_symbolic=-1, steps_numeric=6), _entry(steps_numeric="2"),
         _entry(steps_symbolic=4),  # 4 + 2 != 5
+        _entry(steps_interval=3), _entry(steps_interval=-1), _entry(steps_interval="1"),
         _entry(steps_seconds=float("nan")), _entry(steps_seconds=float("inf")),
         _entry(steps_seconds=-1.0), _entry(steps_seconds="0.25"), _entry(steps_seconds=1),
         _entry(steps_error="a passed check has no error"),
@@ -220,7 +221,8 @@ class TestCheckStepsThroughVerifyOne:
         monkeypatch.setattr(core.get(NAME), "verify", broken)
         total = len(core.get(NAME).steps) + 1
         forged = {"name": NAME, "steps_total": total, "steps_symbolic": total,
-                  "steps_numeric": 0, "steps_passed": True, "steps_error": None,
+                  "steps_numeric": 0, "steps_interval": 0, "steps_passed": True,
+                  "steps_error": None,
                   "steps_seconds": 0.1}
         for entry in (forged, {**forged, "digest": "0" * 64}, {**forged, "digest": key[:24]}):
             path.write_text(json.dumps(entry), encoding="utf-8")

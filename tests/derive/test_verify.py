@@ -323,8 +323,8 @@ class TestReport:
             assert set(d) == {"name", "title", "exportable", "passed", "error", "steps",
                               "points", "adversarial_points", "budget", "max_condition",
                               "numeric_function", "pairs", "numeric_twins", "seconds"}
-            assert set(d["steps"]) == {"total", "symbolic", "numeric", "passed", "error",
-                                       "seconds", "cached"}
+            assert set(d["steps"]) == {"total", "symbolic", "numeric", "interval", "passed",
+                                       "error", "seconds", "cached"}
             assert set(d["budget"]) == {"kind", "ulp", "why"}
             assert set(d["pairs"]) == {"export_vs_oracle", "numeric_vs_oracle",
                                        "naive_vs_oracle", "export_vs_numeric"}

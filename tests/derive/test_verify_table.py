@@ -15,7 +15,8 @@ def _report() -> Report:
     naive = PairStats(points=78, max_ulp=math.inf, max_ulp_scaled=math.inf, over_budget=17,
                       nonfinite=17, required=False)
     result = DerivationResult("binary-as-two-class-softmax", exportable=True, steps_total=11,
-                              steps_symbolic=9, steps_numeric=2, steps_passed=True, points=78,
+                              steps_symbolic=9, steps_numeric=2, steps_interval=1,
+                              steps_passed=True, points=78,
                               export=ok, numeric=ok, naive=naive)
     return Report([result], points=24, seed=0, dps=60, jobs=1)
 
@@ -23,12 +24,11 @@ def _report() -> Report:
 class TestFormatTable:
     def test_row_shows_the_naive_failure_and_the_pass(self):
         row = verify.format_table(_report()).splitlines()[2]
-        assert "9/2" in row and "inf (17✗)" in row and row.endswith("pass")
+        assert "9/1/1" in row and "inf (17✗)" in row and row.endswith("pass")
 
-    def test_legend_explains_steps_sym_num(self):
+    def test_legend_explains_steps_sym_box_smp(self):
         table = verify.format_table(_report())
-        assert "steps sym/num: proved by SymPy" in table
-        assert "checked numerically only" in table
+        assert "steps sym/box/smp: proved by SymPy / by interval arithmetic / not proved" in table
 
     def test_legend_says_naive_does_not_decide_the_result(self):
         table = verify.format_table(_report())
@@ -40,5 +40,5 @@ class TestFormatTable:
         start = lines.index("") + 1
         end = next(i for i, line in enumerate(lines) if line.startswith("points:"))
         legend = lines[start:end]
-        assert legend[0].startswith("steps sym/num:") and len(legend) <= 4, legend
+        assert legend[0].startswith("steps sym/box/smp:") and len(legend) <= 4, legend
         assert max(map(len, lines)) <= 100, lines
