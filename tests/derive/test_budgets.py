@@ -141,4 +141,5 @@ class TestVerifyBudget:
         assert not res.passed and res.numeric.error is None
         # it fails where κ = 0 (the budget is 4 ULP), not only where κ is large
         assert res.numeric.over_budget >= 1
-        assert res.numeric.worst["budget_ulp"] == 4.0
+        # (κ there is a rounding-level 1e-15, not exactly 0, with the oracle's duals)
+        assert 4.0 <= res.numeric.worst["budget_ulp"] < 4.0 * (1 + 1e-9)
