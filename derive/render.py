@@ -7,7 +7,14 @@
 * **latex** — an ``align*`` body with each reason as an ``\\intertext``; ``standalone=True``
   wraps it in a complete document that compiles with ``pdflatex``.
 
-Output is deterministic: it depends only on the derivation, never on time or machine.
+Once the derivation has been verified (:meth:`~derive.core.Derivation.verify` stores its
+reports), each step and the result also say how they were checked — the report's ``how``:
+"proved symbolically", "proved by interval arithmetic on [box]" or "not proved: no
+counterexample in N evaluations and a search of M starts".  Without a verification (or after
+the steps changed) nothing is said about how a step was checked.
+
+Output is deterministic: it depends only on the derivation (and its reports), never on time
+or machine.
 """
 
 from __future__ import annotations
