@@ -195,7 +195,7 @@ def document(name: str, data: Collected | None = None) -> str:
     """The Markdown document of derivation ``name`` (from ``data`` when already collected)."""
     data = collect(name) if data is None else data
     d = data.derivation
-    parts = [to_markdown(d).rstrip(), ""]
+    parts = [to_markdown(d, per_step=False).rstrip(), ""]  # "How it was checked" says it
     if data.has_plot:
         parts += ["## Picture", "", f"![{meta(name)['title']}](img/{name}.svg)", ""]
     parts += _checked_section(d, data.reports)
@@ -265,11 +265,14 @@ def check(out: Path) -> list[str]:
 
 
 def write_latex(out: Path) -> list[Path]:
-    """A standalone LaTeX document per derivation (compiles with ``pdflatex``)."""
+    """A standalone LaTeX document per derivation (compiles with ``pdflatex``), each verified
+    first (as the Markdown documents are) so that every step says how it was checked."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for n in names():
+        d = get(n)
+        d.verify(points=POINTS, dps=DPS, seed=SEED)
         p = out / f"{n}.tex"
-        p.write_text(get(n).to_latex(standalone=True), encoding="utf-8")
+        p.write_text(d.to_latex(standalone=True), encoding="utf-8")
         written.append(p)
     return written

@@ -7,7 +7,14 @@
 * **latex** — an ``align*`` body with each reason as an ``\\intertext``; ``standalone=True``
   wraps it in a complete document that compiles with ``pdflatex``.
 
-Output is deterministic: it depends only on the derivation, never on time or machine.
+Once the derivation has been verified (:meth:`~derive.core.Derivation.verify` stores its
+reports), each step and the result also say how they were checked — the report's ``how``:
+"proved symbolically", "proved by interval arithmetic on [box]" or "not proved: no
+counterexample in N evaluations and a search of M starts".  Without a verification (or after
+the steps changed) nothing is said about how a step was checked.
+
+Output is deterministic: it depends only on the derivation (and its reports), never on time
+or machine.
 """
 
 from __future__ import annotations
@@ -25,9 +32,9 @@ from derive.core import Assumption, Definition, EarlierResult, Identity
 from derive.functions import logsumexp
 
 if TYPE_CHECKING:
-    from derive.core import Derivation, Reliance, Step
+    from derive.core import Derivation, Reliance, Step, StepReport
 
-__all__ = ["latex", "to_latex", "to_markdown", "to_text"]
+__all__ = ["how_checked", "latex", "step_reports", "to_latex", "to_markdown", "to_text"]
 
 _ADD_PREC = PRECEDENCE["Add"]
 _MUL_PREC = PRECEDENCE["Mul"]
@@ -352,6 +359,25 @@ def _step_parts(step: Step) -> tuple[str | None, str, str]:
     return None, step.relation, step.expr
 
 
+def step_reports(d: Derivation) -> dict[int, StepReport]:
+    """Claim index -> the report of ``d``'s latest verification; ``{}`` when it has none.
+
+    A derivation that was never verified, or whose steps were changed since (the reports
+    no longer number its claims ``1 … len(steps) + 1``), gets no per-step statement: the
+    renderers then say nothing about how a step was checked rather than something false."""
+    reports = list(d.reports)
+    if [r.index for r in reports] != list(range(1, len(d.steps) + 2)):
+        return {}
+    return {r.index: r for r in reports}
+
+
+def how_checked(report: StepReport) -> str:
+    """How one claim was established, in words: the report's ``how`` ("proved
+    symbolically", "proved by interval arithmetic on [0.5, 3.0] (21 boxes)", "not proved:
+    no counterexample in … evaluations and a search of … starts"), or "definition"."""
+    return "definition" if report.definition else report.how
+
+
 def _check_line(d: Derivation) -> str | None:
     if not d.reports:
         return None
@@ -367,6 +393,9 @@ def _check_line(d: Derivation) -> str | None:
 
 
 def to_text(d: Derivation) -> str:
+    """One line of Unicode per step, with its reason, what it relies on and (when ``d`` has
+    been verified) how it was checked."""
+    checked = step_reports(d)
     lines = [d.title, "=" * len(d.title), "", d.statement, ""]
     if d.assumptions():
         lines.append("Assumptions:")
@@ -386,7 +415,11 @@ def to_text(d: Derivation) -> str:
         lines.append(f"      because: {step.reason}")
         for r in step.relies_on:
             lines.append(f"      relies on: {_reliance_text(r)}")
+        if i in checked:
+            lines.append(f"      checked: {how_checked(checked[i])}")
     lines += ["", f"Result: {_text(d.result)}"]
+    if len(d.steps) + 1 in checked:
+        lines.append(f"      checked: {how_checked(checked[len(d.steps) + 1])}")
     check = _check_line(d)
     if check:
         lines += ["", check]
@@ -396,8 +429,12 @@ def to_text(d: Derivation) -> str:
 # -------------------------------------------------------------------------- markdown
 
 
-def to_markdown(d: Derivation, *, heading_level: int = 1) -> str:
+def to_markdown(d: Derivation, *, heading_level: int = 1, per_step: bool = True) -> str:
+    """GitHub Markdown of ``d``.  When ``d`` has been verified, each step and the result say
+    how they were checked (``per_step=False`` leaves that to the caller: the proof documents
+    of :mod:`derive.proofs` show it in their own table)."""
     h = "#" * heading_level
+    checked = step_reports(d) if per_step else {}
     out = [f"{h} {d.title}", "", f"**Statement.** {d.statement}", ""]
     if d.assumptions():
         out.append("**Assumptions.**")
@@ -420,7 +457,11 @@ def to_markdown(d: Derivation, *, heading_level: int = 1) -> str:
         if step.relies_on:
             out.append("Relies on: " + "; ".join(_reliance_md(r) for r in step.relies_on) + ".")
             out.append("")
+        if i in checked:
+            out += [f"*Checked:* {how_checked(checked[i])}.", ""]
     out += [f"{h}# Result", "", "$$", latex(d.result), "$$", ""]
+    if len(d.steps) + 1 in checked:
+        out += [f"*Checked:* {how_checked(checked[len(d.steps) + 1])}.", ""]
     if d.notes:
         out += [d.notes, ""]
     check = _check_line(d)
@@ -475,23 +516,38 @@ def _broken(left: str, rel_tex: str, rhs: sympy.Basic) -> list[str]:
     return [first, *rest]
 
 
+def _latex_checked(report: StepReport | None) -> str:
+    """How a claim was checked, for the end of its ``\\intertext``: a compact
+    "(proved symbolically)" or, for a step not proved symbolically, a line of its own."""
+    if report is None:
+        return ""
+    how = _tex_escape(how_checked(report))
+    if report.checked_by == "symbolic":
+        return rf" \textit{{({how})}}"
+    return rf"\newline\textit{{(checked: {how})}}"
+
+
 def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) -> str:
     """The derivation as an ``align*`` environment (or a whole document).
 
     ``display=True`` gives an ``aligned`` block for notebook display inside ``$$``.
     """
+    checked = step_reports(d)
     rows = []
     for i, step in enumerate(d.steps, start=1):
         lhs, rel, rhs = _step_parts(step)
         left = "" if lhs is None else latex(lhs)
         if display:
             row = f"{left} &{_LATEX_REL[rel]} {latex(rhs)}"
-            rows.append(rf"{row} && \text{{({i}) {_tex_escape(step.reason, unicode=False)}}}")
+            note = f" ({how_checked(checked[i])})" if i in checked else ""
+            why = _tex_escape(step.reason + note, unicode=False)
+            rows.append(rf"{row} && \text{{({i}) {why}}}")
         else:
             why = _tex_escape(step.reason)
             if step.relies_on:
                 why += "; relies on " + "; ".join(_reliance_latex(r) for r in step.relies_on)
             lines = " \\\\\n".join(_broken(left, _LATEX_REL[rel], rhs))
+            why += _latex_checked(checked.get(i))
             rows.append(rf"\intertext{{({i}) {why}:}}" + "\n" + lines)
     if display:
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
@@ -512,6 +568,7 @@ def to_latex(d: Derivation, *, standalone: bool = False, display: bool = False) 
         "\\maketitle\n"
         f"\\noindent\\textbf{{Statement.}} {_tex_escape(d.statement)}\n\n"
         + body
-        + f"\\noindent\\textbf{{Result.}}\n\\[\n{latex(d.result)}\n\\]\n"
+        + f"\\noindent\\textbf{{Result.}}{_latex_checked(checked.get(len(d.steps) + 1))}\n"
+        f"\\[\n{latex(d.result)}\n\\]\n"
         "\\end{document}\n"
     )

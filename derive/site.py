@@ -129,16 +129,16 @@ def _bound(x: float) -> str:
 
 
 def _how(report) -> str:
-    """How one claim was checked, as a line under its step."""
+    """How one claim was checked, as a line under its step: the report's own words ("proved
+    symbolically", "proved by interval arithmetic on [box]", "not proved: …")."""
     if report is None:
         return ""
     if report.definition:
         what = "a definition (holds by construction)"
-    elif report.symbolic:
-        what = ('<span class="sym">proved symbolically</span> and checked numerically '
-                f"at {_points(report.points)}")
     else:
-        what = f'<span class="num">checked numerically</span> at {_points(report.points)}'
+        cls = "num" if report.checked_by == "sampled" else "sym"
+        what = (f'<span class="{cls}">{_t(report.how)}</span>; checked numerically '
+                f"at {_points(report.points)}")
     return (f'<p class="checked">Checked: {what}; largest relative difference '
             f"{_bound(report.max_rel_diff)}.</p>")
 

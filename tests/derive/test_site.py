@@ -328,10 +328,11 @@ class TestPage:
         reason = "as in `other-name`, not `<b>`"
         d = Derivation(name="prose", title="prose", statement="s", topic="test",
                        steps=[Step(Eq(a, x + 1), reason)], result=Eq(a, x + 1), domains={})
-        one = StepReport(index=1, symbolic=False, points=1, max_rel_diff=0.0, seconds=0.0)
+        one = StepReport(index=1, symbolic=False, points=1, max_rel_diff=0.0, seconds=0.0,
+                         checked_by="sampled", how="not proved: no counterexample")
         text = site.page("prose", proofs.Collected(d, (one,), None, None, (), False), linked=())
         assert "as in <code>other-name</code>, not <code>&lt;b&gt;</code>" in text
-        assert "checked numerically</span> at 1 point;" in text
+        assert "; checked numerically at 1 point;" in text
 
 
 class TestCli:
