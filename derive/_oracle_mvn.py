@@ -48,14 +48,16 @@ def _cholesky(a: mpmath.matrix, name: str) -> mpmath.matrix:
     return low
 
 
-def _log_density(x: list, mu: list, low: mpmath.matrix, log_det_low) -> mpmath.mpf:
-    """``log N(x; μ, L Lᵀ)`` by forward substitution ``L w = x − μ``."""
+def _log_density(x: list, mu: list, low: list, log_det_low, log_2pi) -> mpmath.mpf:
+    """``log N(x; μ, L Lᵀ)`` by forward substitution ``L w = x − μ`` (``low`` as nested
+    lists: indexing an ``mpmath.matrix`` costs more than the arithmetic; ``log_2pi`` =
+    log 2π, computed once per oracle call)."""
     k = len(x)
     w: list = []
     for i in range(k):
-        w.append((x[i] - mu[i] - mpmath.fsum(low[i, j] * w[j] for j in range(i))) / low[i, i])
-    return (-mpmath.fsum(v * v for v in w) / 2 - log_det_low
-            - k * mpmath.log(2 * mpmath.pi) / 2)
+        row = low[i]
+        w.append((x[i] - mu[i] - mpmath.fsum(row[j] * w[j] for j in range(i))) / row[i])
+    return -mpmath.fsum(v * v for v in w) / 2 - log_det_low - k * log_2pi / 2
 
 
 @_oracle("mvn-kl", ("mu1", "Sigma1", "mu2", "Sigma2"),
@@ -67,10 +69,11 @@ def _mvn_kl(mu1, sigma1, mu2, sigma2):
     if not (len(mu2) == k and len(sigma1) == k and len(sigma2) == k):
         raise OracleError(f"mvn-kl: dimensions {len(mu1)}, {len(sigma1)}, {len(mu2)}, "
                           f"{len(sigma2)} differ")
-    l1 = _cholesky(_symmetric(sigma1), "Sigma1")
-    l2 = _cholesky(_symmetric(sigma2), "Sigma2")
-    ld1 = mpmath.fsum(mpmath.log(l1[i, i]) for i in range(k))
-    ld2 = mpmath.fsum(mpmath.log(l2[i, i]) for i in range(k))
+    l1 = _cholesky(_symmetric(sigma1), "Sigma1").tolist()
+    l2 = _cholesky(_symmetric(sigma2), "Sigma2").tolist()
+    ld1 = mpmath.fsum(mpmath.log(l1[i][i]) for i in range(k))
+    ld2 = mpmath.fsum(mpmath.log(l2[i][i]) for i in range(k))
+    log_2pi = mpmath.log(2 * mpmath.pi)
     r3 = mpmath.sqrt(3)
     rule = ((mpmath.mpf(0), mpmath.mpf(2) / 3), (r3, mpmath.mpf(1) / 6),
             (-r3, mpmath.mpf(1) / 6))
@@ -78,6 +81,7 @@ def _mvn_kl(mu1, sigma1, mu2, sigma2):
     for nodes in itertools.product(rule, repeat=k):
         t = [n for n, _ in nodes]
         weight = mpmath.fprod(w for _, w in nodes)
-        x = [mu1[i] + mpmath.fsum(l1[i, j] * t[j] for j in range(i + 1)) for i in range(k)]
-        terms.append(weight * (_log_density(x, mu1, l1, ld1) - _log_density(x, mu2, l2, ld2)))
+        x = [mu1[i] + mpmath.fsum(l1[i][j] * t[j] for j in range(i + 1)) for i in range(k)]
+        terms.append(weight * (_log_density(x, mu1, l1, ld1, log_2pi)
+                               - _log_density(x, mu2, l2, ld2, log_2pi)))
     return mpmath.fsum(terms)
