@@ -234,7 +234,10 @@ def _slow_ulp_error(g: float, exact: Any) -> float:
         if not math.isfinite(g):
             big = abs(exact) > mpmath.mpf(np.finfo(np.float64).max)
             return 0.0 if math.isinf(g) and big and (g > 0) == (exact > 0) else math.inf
-        return float(mpmath.nstr(abs(mpmath.mpf(g) - exact) / _ulp(exact), 6, strip_zeros=False))
+        # 6 significant digits, as the fast path; through a float, not mpmath.nstr, whose
+        # decimal conversion of a ratio with a huge exponent (an exact value far below
+        # float64's range, a route off by 1e300000 ULPs of it) costs milliseconds
+        return float(f"{float(abs(mpmath.mpf(g) - exact) / _ulp(exact)):.6g}")
 
 
 def _rel_error(got: float, exact) -> float:
