@@ -18,6 +18,8 @@ maximisation; symbolically, the stationary equations are solved by SymPy.
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import sympy
 from sympy import (
@@ -157,12 +159,26 @@ def _binary_sample_and_maximiser(point: dict, rng) -> dict:
     if not any(bits):
         bits[0] = 1
     ys = {key: mpmath.mpf(b) for key, b in zip(keys, bits, strict=True)}
+    # the score with its equal terms collected (k1 ones, k0 zeros): the same function
+    k1 = sum(bits)
+    k0 = len(bits) - k1
 
     def score(q):
-        return mpmath.fsum(b / q - (1 - b) / (1 - q) for b in ys.values())
+        return k1 / q - k0 / (1 - q)
 
-    tiny = mpmath.mpf(10) ** -12
-    root = _bracketed_root(score, tiny, 1 - tiny)
+    # bisection in float64 (the score falls from +inf to -inf on (0, 1): its sign decides)
+    # down to a bracket a few ULPs wide, then mpmath.findroot's secant iteration from it
+    # to the working precision (the 80 bisections at 60 digits cost ~1 ms a point)
+    lo, hi = 1e-12, 1 - 1e-12
+    while hi - lo > 4 * math.ulp(hi):
+        mid = (lo + hi) / 2
+        if score(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    root = _findroot(score, (mpmath.mpf(lo), mpmath.mpf(hi)), solver="secant")
+    if not 0 < root < 1:
+        raise ValueError(f"the score's root {root} left (0, 1)")
     return {**point, y: ys, p: root}
 
 

@@ -12,7 +12,7 @@ import pytest
 import derive
 from derive import _oracle_mvn, _twins
 from derive.export import export, export_source, exportable
-from derive.oracle import ORACLES, reference
+from derive.oracle import ORACLES, OracleError, reference
 from derive.verify import verify_one
 
 M1, S1 = np.array([0.1, -0.3]), np.array([[1.0, 0.3], [0.3, 2.0]])
@@ -66,6 +66,21 @@ class TestOracle:
         one = reference("mvn-kl", M1, S1, M2, S2)
         monkeypatch.undo()
         assert abs(one - reference("mvn-kl", M1, S1, M2, S2)) > 1e-3
+
+    def test_the_ball_version_is_attached_and_agrees_to_1e_40(self):
+        assert ORACLES["mvn-kl"].arb is _oracle_mvn._mvn_kl_arb
+        from derive.oracle_arb import reference as ball
+
+        (got,) = ball("mvn-kl", [M1, S1, M2, S2])
+        want = reference("mvn-kl", M1, S1, M2, S2, dps=60)
+        with mpmath.workdps(60):
+            assert abs(got - want) <= mpmath.mpf(10) ** -40 * abs(want)
+
+    def test_the_ball_version_refuses_a_covariance_that_is_not_positive_definite(self):
+        from derive.oracle_arb import reference as ball
+
+        with pytest.raises(OracleError, match="Sigma2"):
+            ball("mvn-kl", [M1, S1, M2, np.array([[1.0, 2.0], [2.0, 1.0]])])
 
     def test_not_positive_definite_is_refused(self):
         from derive.oracle import OracleError
