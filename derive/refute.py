@@ -61,7 +61,7 @@ class SearchResult:
 
     point: dict | None
     message: str
-    evaluations: int
+    evaluations: int  # the evaluations that gave a number (not those a side could not)
     starts: int
 
 
@@ -111,8 +111,8 @@ class _Search:
         self.diff = None if self.integral else _apply_definitions(rel.lhs - rel.rhs, defs)
         if self.integral:
             self.budget = min(budget, INTEGRAL_EVALUATIONS)
-        self.cache: dict = {}
         self.evaluations = 0
+        self.unevaluable = 0  # attempts where a side could not be evaluated
         self.failure: tuple[dict, str] | None = None
         self.tiny = mpmath.mpf(10) ** (-2 * dps)
 
@@ -139,14 +139,15 @@ class _Search:
         self.evaluations += 1
         with mpmath.workdps(self.dps):
             try:
-                a = _numeric_side(self.rel.lhs, point, self.defs, self.dps, self.cache)
+                a = _numeric_side(self.rel.lhs, point, self.defs, self.dps)
                 if self.diff is None:
-                    b = _numeric_side(self.rel.rhs, point, self.defs, self.dps, self.cache)
+                    b = _numeric_side(self.rel.rhs, point, self.defs, self.dps)
                     d = a - b
                 else:  # two evaluations, not three: the right side from the difference
-                    d = _numeric_side(self.diff, point, self.defs, self.dps, self.cache)
+                    d = _numeric_side(self.diff, point, self.defs, self.dps)
                     b = a - d
             except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+                self.unevaluable += 1
                 return _WORST
             if not all(isinstance(x, mpmath.mpf | int | float) for x in (a, b, d)):
                 return _WORST  # matrices, complex values: the sampled check only
@@ -162,7 +163,7 @@ class _Search:
         from derive.checker import _numeric_side
 
         try:
-            b = mpmath.mpf(_numeric_side(self.rel.rhs, point, self.defs, self.dps, self.cache))
+            b = mpmath.mpf(_numeric_side(self.rel.rhs, point, self.defs, self.dps))
         except (ZeroDivisionError, OverflowError, ValueError, TypeError):
             b = a - d
         self.failure = (point, f"left = {mpmath.nstr(a, 15)}, right = {mpmath.nstr(b, 15)} "
@@ -274,8 +275,8 @@ def search(rel, domains: Mapping, assumptions: Sequence, defs: Sequence, *, dps:
         if s.failure is not None or s.evaluations >= s.budget:
             break
     if s.failure is not None:
-        return SearchResult(s.failure[0], s.failure[1], s.evaluations, starts)
-    return SearchResult(None, "", s.evaluations, starts)
+        return SearchResult(s.failure[0], s.failure[1], s.evaluations - s.unevaluable, starts)
+    return SearchResult(None, "", s.evaluations - s.unevaluable, starts)
 
 
 def _free(rel, defs) -> set:
