@@ -62,7 +62,7 @@ def require_expr(value: Any, arg: str, *, numbers_ok: bool = False) -> Any:
     """
     refuse_str(value, arg)
     if numbers_ok and isinstance(value, int | float) and not isinstance(value, bool):
-        return sympy.sympify(value, strict=True)
+        return sympy.Integer(value) if isinstance(value, int) else sympy.Float(value)
     if not isinstance(value, sympy.Basic | sympy.MatrixBase):
         raise TypeError(f"{arg}: a SymPy expression is needed, got {type(value).__name__}")
     return value

@@ -588,7 +588,12 @@ class SPDMatrix(Domain):
     hi: float = 2.0
 
     def _n(self, point) -> int:
-        return int(sympy.sympify(self.size).subs(point))
+        size = self.size  # an int, or a SymPy size symbol given a value by ``point``
+        if isinstance(size, int) and not isinstance(size, bool):
+            return size
+        if not isinstance(size, sympy.Basic):
+            raise TypeError(f"size: an int or a SymPy expression, got {type(size).__name__}")
+        return int(size.subs(point))
 
     def sample(self, rng, point):
         n = self._n(point)
